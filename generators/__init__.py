@@ -1,0 +1,1 @@
+"""Code generators run by ``tasker generate`` (installed as ``tasker.generators``)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for the tasker schema (installed as ``tasker.migrations``)."""

@@ -1,0 +1,1 @@
+"""tasker: a workflow engine with observability built in."""

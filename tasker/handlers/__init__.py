@@ -1,0 +1,5 @@
+"""Step handlers: the base class users subclass, and the HTTP API handler."""
+
+from tasker.handlers.base import StepHandler
+
+__all__ = ["StepHandler"]

@@ -1,0 +1,49 @@
+"""StepHandler: the class users subclass to implement one step of a workflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from tasker.views import StepSequence, StepView, TaskView
+
+EventSink = Callable[[str, Mapping[str, Any]], None]
+
+
+class StepHandler:
+    """One step's behaviour: implement :meth:`process`; its return value becomes ``step.results``.
+
+    ``handler_config`` from the template arrives as ``self.config``. Custom events the handler
+    publishes are declared in ``custom_events`` (a list of ``{"name": ..., "description": ...}``);
+    they are registered when a template using the handler is loaded.
+    """
+
+    custom_events: ClassVar[list[dict[str, str]]] = []
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        self.config: dict[str, Any] = dict(config or {})
+        self._event_sink: EventSink | None = None
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        """Do the step's work and return its results (JSON-serialisable)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement process(task, sequence, step)")
+
+    def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
+        """Store ``process_output`` as the results unless ``process()`` set ``step.results`` itself."""
+        if step.results is initial_results or step.results == initial_results:
+            step.results = process_output
+
+    def publish_event(self, name: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Publish a (registered) custom event from inside ``process()``."""
+        if self._event_sink is None:
+            raise RuntimeError("publish_event is only available while the engine runs this handler")
+        self._event_sink(name, dict(payload or {}))
+
+    @classmethod
+    def custom_event_configuration(cls) -> list[dict[str, str]]:
+        """The custom events this handler class declares."""
+        return [dict(e) for e in cls.custom_events]
+
+    def bind_event_sink(self, sink: EventSink | None) -> None:
+        """Engine hook: where :meth:`publish_event` sends events."""
+        self._event_sink = sink
