@@ -1,0 +1,260 @@
+"""State machines over the transition tables.
+
+A transition is one conditional ``UPDATE`` of the entity's current ``status`` (so two writers cannot
+both move the same entity from the same state), one flip of the previous ``most_recent`` row and one
+insert into the log with the next ``sort_key`` - all in the caller's database transaction. Events are
+not published here: callers publish the returned :class:`Transition` after their transaction commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from tasker.errors import GuardFailedError, InvalidStateTransition
+from tasker.models.base import utcnow
+from tasker.models.instances import (
+    Task,
+    TaskTransition,
+    WorkflowStep,
+    WorkflowStepEdge,
+    WorkflowStepTransition,
+)
+from tasker.state.states import (
+    COMPLETE,
+    COMPLETED_STATES,
+    IN_PROGRESS,
+    STATES,
+    STEP_TRANSITION_EVENTS,
+    STEP_TRANSITIONS,
+    TASK_TRANSITION_EVENTS,
+    TASK_TRANSITIONS,
+    event_for_transition,
+)
+
+Kind = Literal["task", "step"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A state change that was written: what to publish once the transaction commits."""
+
+    kind: Kind
+    entity_id: int
+    from_state: str
+    to_state: str
+    event: str | None
+    sort_key: int
+    at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def apply_transition(
+    session: Session,
+    kind: Kind,
+    entity_id: int,
+    from_state: str,
+    to_state: str,
+    metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    *,
+    where: tuple[Any, ...] = (),
+    now: datetime | None = None,
+) -> Transition | None:
+    """Move an entity ``from_state -> to_state`` if it is still in ``from_state``; None otherwise.
+
+    ``values`` are extra columns written in the same ``UPDATE``; ``where`` adds conditions to it (a
+    claim's readiness checks). The edge itself is not checked here: callers use allowed edges.
+    """
+    now = now or utcnow()
+    entity, log, fk = (
+        (Task, TaskTransition, TaskTransition.task_id)
+        if kind == "task"
+        else (WorkflowStep, WorkflowStepTransition, WorkflowStepTransition.workflow_step_id)
+    )
+    pk = entity.task_id if kind == "task" else WorkflowStep.workflow_step_id
+    result = session.execute(
+        update(entity)
+        .where(pk == entity_id, entity.status == from_state, *where)
+        .values(status=to_state, updated_at=now, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    previous = session.execute(
+        update(log)
+        .where(fk == entity_id, log.most_recent.is_(True))
+        .values(most_recent=False)
+        .returning(log.sort_key)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    sort_key = (previous or 0) + 1
+    meta = dict(metadata or {})
+    session.execute(
+        insert(log).values(
+            {fk.key: entity_id},
+            to_state=to_state,
+            from_state=from_state,
+            metadata=meta,
+            sort_key=sort_key,
+            most_recent=True,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if kind == "step" and to_state in COMPLETED_STATES and from_state not in COMPLETED_STATES:
+        children = select(WorkflowStepEdge.to_step_id).where(WorkflowStepEdge.from_step_id == entity_id)
+        session.execute(
+            update(WorkflowStep)
+            .where(WorkflowStep.workflow_step_id.in_(children))
+            .values(unsatisfied_parents=WorkflowStep.unsatisfied_parents - 1)
+            .execution_options(synchronize_session=False)
+        )
+    return Transition(
+        kind, entity_id, from_state, to_state, event_for_transition(kind, from_state, to_state), sort_key, now, meta
+    )
+
+
+class _StateMachine:
+    """Shared behaviour of the task and step machines (reference §2.4)."""
+
+    kind: ClassVar[Kind]
+    edges: ClassVar[dict[str, frozenset[str]]]
+    events: ClassVar[dict[tuple[str | None, str], str]]
+
+    def __init__(self, session: Session, entity_id: int) -> None:
+        self.session = session
+        self.entity_id = entity_id
+
+    @property
+    def current_state(self) -> str:
+        """The entity's current state."""
+        raise NotImplementedError
+
+    def _guard(self, to_state: str) -> str | None:
+        """Why a transition to ``to_state`` is refused, or None when the guard passes."""
+        return None
+
+    def can_transition_to(self, to_state: str) -> bool:
+        """Whether ``transition_to(to_state)`` would succeed now."""
+        return to_state in self.edges.get(self.current_state, frozenset()) and self._guard(to_state) is None
+
+    def transition_to(self, to_state: str, metadata: dict[str, Any] | None = None) -> Transition:
+        """Apply an allowed, guarded transition; raise InvalidStateTransition / GuardFailedError."""
+        if to_state not in STATES:
+            raise InvalidStateTransition(self.kind, self.entity_id, self.current_state, to_state)
+        current = self.current_state
+        if to_state not in self.edges[current]:
+            raise InvalidStateTransition(self.kind, self.entity_id, current, to_state)
+        reason = self._guard(to_state)
+        if reason is not None:
+            raise GuardFailedError(self.kind, self.entity_id, to_state, reason)
+        written = apply_transition(self.session, self.kind, self.entity_id, current, to_state, metadata)
+        if written is None:  # another writer moved it between our read and our write
+            raise InvalidStateTransition(self.kind, self.entity_id, self.current_state, to_state)
+        return written
+
+    def safe_transition_to(self, to_state: str, metadata: dict[str, Any] | None = None) -> Transition | None:
+        """Idempotent variant: None (no row, no event) when already there, disallowed or guarded."""
+        if self.current_state == to_state or not self.can_transition_to(to_state):
+            return None
+        try:
+            return self.transition_to(to_state, metadata)
+        except (InvalidStateTransition, GuardFailedError):
+            return None
+
+    def conditional_transition_to(
+        self, to_state: str, allowed_from: frozenset[str] | set[str], metadata: dict[str, Any] | None = None
+    ) -> Literal["already_target", "invalid_from_state", "transitioned"]:
+        """Transition only from one of ``allowed_from``."""
+        current = self.current_state
+        if current == to_state:
+            return "already_target"
+        if current not in allowed_from:
+            return "invalid_from_state"
+        self.transition_to(to_state, metadata)
+        return "transitioned"
+
+    def history(self) -> list[Any]:
+        """The transition rows of this entity, oldest first."""
+        raise NotImplementedError
+
+
+class TaskStateMachine(_StateMachine):
+    """Task states: completion requires every step complete or resolved manually."""
+
+    kind = "task"
+    edges = TASK_TRANSITIONS
+    events = TASK_TRANSITION_EVENTS
+
+    @property
+    def current_state(self) -> str:
+        status = self.session.scalar(select(Task.status).where(Task.task_id == self.entity_id))
+        if status is None:
+            raise LookupError(f"no task with id {self.entity_id}")
+        return status
+
+    def _guard(self, to_state: str) -> str | None:
+        if to_state != COMPLETE:
+            return None
+        open_steps = self.session.scalar(
+            select(func.count())
+            .select_from(WorkflowStep)
+            .where(WorkflowStep.task_id == self.entity_id, WorkflowStep.status.not_in(COMPLETED_STATES))
+        )
+        return f"{open_steps} step(s) not complete" if open_steps else None
+
+    def history(self) -> list[TaskTransition]:
+        return list(
+            self.session.scalars(
+                select(TaskTransition)
+                .where(TaskTransition.task_id == self.entity_id)
+                .order_by(TaskTransition.sort_key)
+            )
+        )
+
+
+class StepStateMachine(_StateMachine):
+    """Step states: starting requires every parent step complete or resolved manually."""
+
+    kind = "step"
+    edges = STEP_TRANSITIONS
+    events = STEP_TRANSITION_EVENTS
+
+    @property
+    def current_state(self) -> str:
+        status = self.session.scalar(
+            select(WorkflowStep.status).where(WorkflowStep.workflow_step_id == self.entity_id)
+        )
+        if status is None:
+            raise LookupError(f"no step with id {self.entity_id}")
+        return status
+
+    def _guard(self, to_state: str) -> str | None:
+        if to_state != IN_PROGRESS:
+            return None
+        parent = WorkflowStep.__table__.alias("parent")
+        blocking = list(
+            self.session.execute(
+                select(parent.c.name)
+                .join(WorkflowStepEdge, WorkflowStepEdge.from_step_id == parent.c.workflow_step_id)
+                .where(
+                    WorkflowStepEdge.to_step_id == self.entity_id,
+                    parent.c.status.not_in(COMPLETED_STATES),
+                )
+            ).scalars()
+        )
+        return f"dependencies not satisfied: {', '.join(sorted(blocking))}" if blocking else None
+
+    def history(self) -> list[WorkflowStepTransition]:
+        return list(
+            self.session.scalars(
+                select(WorkflowStepTransition)
+                .where(WorkflowStepTransition.workflow_step_id == self.entity_id)
+                .order_by(WorkflowStepTransition.sort_key)
+            )
+        )
