@@ -1,0 +1,86 @@
+"""TemplateRegistry: an app's task templates by (namespace, name, version); exact lookups only."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterator
+
+from tasker.errors import TemplateError, TemplateNotFoundError
+from tasker.templates.model import TaskTemplate
+
+__all__ = ["TemplateRegistry"]
+
+TemplateKey = tuple[str, str, str]
+
+
+def _sort_key(key: TemplateKey) -> tuple[str, str, tuple[int, ...]]:
+    namespace, name, version = key
+    return (namespace, name, tuple(int(part) for part in version.split(".")))
+
+
+class TemplateRegistry:
+    """Thread-safe store of ``TaskTemplate`` objects; each app owns one (there is no global registry).
+
+    ``get`` never falls back to another version or namespace. Iteration is sorted by namespace,
+    name, then numeric version.
+    """
+
+    def __init__(self) -> None:
+        self._templates: dict[TemplateKey, TaskTemplate] = {}
+        self._lock = threading.Lock()
+
+    def register(self, template: TaskTemplate, *, replace: bool = False) -> TaskTemplate:
+        """Add ``template``; a second template with the same key needs ``replace=True``."""
+        if not isinstance(template, TaskTemplate):
+            raise TemplateError(f"expected a TaskTemplate, got {type(template).__name__}")
+        namespace, name, version = key = template.key
+        with self._lock:
+            if key in self._templates and not replace:
+                raise TemplateError(
+                    f"a task template is already registered for namespace '{namespace}', name '{name}', "
+                    f"version '{version}'; pass replace=True to replace it"
+                )
+            self._templates[key] = template
+        return template
+
+    def get(self, namespace: str, name: str, version: str) -> TaskTemplate:
+        """The template registered under exactly this key; ``TemplateNotFoundError`` otherwise."""
+        with self._lock:
+            template = self._templates.get((namespace, name, version))
+        if template is None:
+            raise TemplateNotFoundError(namespace, name, version)
+        return template
+
+    def unregister(self, namespace: str, name: str, version: str) -> TaskTemplate:
+        """Remove and return a template; ``TemplateNotFoundError`` if it is not registered."""
+        with self._lock:
+            template = self._templates.pop((namespace, name, version), None)
+        if template is None:
+            raise TemplateNotFoundError(namespace, name, version)
+        return template
+
+    def versions(self, namespace: str, name: str) -> builtins.list[str]:
+        """Registered versions of one template, in ascending numeric order."""
+        return [t.version for t in self.list() if t.namespace_name == namespace and t.name == name]
+
+    def list(self) -> builtins.list[TaskTemplate]:
+        """Every registered template, sorted by (namespace, name, version)."""
+        with self._lock:
+            items = builtins.list(self._templates.items())
+        return [template for _, template in sorted(items, key=lambda item: _sort_key(item[0]))]
+
+    def __contains__(self, item: object) -> bool:
+        """``(namespace, name, version) in registry`` or ``template in registry`` (by key)."""
+        key = item.key if isinstance(item, TaskTemplate) else item
+        if not isinstance(key, tuple):
+            return False
+        with self._lock:
+            return key in self._templates
+
+    def __iter__(self) -> Iterator[TaskTemplate]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._templates)
