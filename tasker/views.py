@@ -27,6 +27,7 @@ class StepView:
     inputs: Any = None
     processed: bool = False
     processed_at: datetime | None = None
+    started_at: datetime | None = None
     last_attempted_at: datetime | None = None
     next_retry_at: datetime | None = None
     backoff_request_seconds: float | None = None

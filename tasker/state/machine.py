@@ -96,14 +96,16 @@ def apply_transition(
     meta = dict(metadata or {})
     session.execute(
         insert(log).values(
-            {fk.key: entity_id},
-            to_state=to_state,
-            from_state=from_state,
-            metadata=meta,
-            sort_key=sort_key,
-            most_recent=True,
-            created_at=now,
-            updated_at=now,
+            {
+                fk.key: entity_id,
+                "to_state": to_state,
+                "from_state": from_state,
+                "metadata": meta,
+                "sort_key": sort_key,
+                "most_recent": True,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
     )
     if kind == "step" and to_state in COMPLETED_STATES and from_state not in COMPLETED_STATES:

@@ -1,0 +1,1 @@
+"""Runnable example workflows (installed as ``tasker.examples``); ``tasker demo`` uses ``order``."""

@@ -1,0 +1,306 @@
+"""The Tasker application object: the one public entry point that wires every part together.
+
+Each ``Tasker`` owns its database engine, template registry, event bus, metrics registry, executor and
+step thread pool; two apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tasker.config import TaskerConfig, resolve_database_url
+from tasker.db import Database
+from tasker.errors import StoreError, TaskerError, TaskNotFoundError
+from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
+from tasker.executors import Executor, InlineExecutor
+from tasker.metrics import MetricsBackend
+from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep, WorkflowStepEdge
+from tasker.models.base import utcnow
+from tasker.orchestration.coordinator import Coordinator
+from tasker.orchestration.creation import (
+    CatalogCache,
+    identity_options,
+    identity_strategy,
+    insert_task,
+    translate_integrity_error,
+    validate_context,
+)
+from tasker.orchestration.payloads import step_payload, task_payload
+from tasker.orchestration.runtime import Runtime, TaskInfo
+from tasker.request import TaskRequest
+from tasker.state.states import PENDING, TERMINAL_TASK_STATES
+from tasker.telemetry.propagation import new_task_trace_context
+from tasker.templates import TaskTemplate, TemplateRegistry, load_templates, parse_template
+from tasker.views import StepView, TaskView
+
+logger = logging.getLogger(__name__)
+
+
+class TaskTimeoutError(TaskerError, TimeoutError):
+    """``run_until_done`` gave up before the task reached a terminal state."""
+
+    def __init__(self, task_id: int, status: str, timeout: float) -> None:
+        self.task_id = task_id
+        self.status = status
+        super().__init__(f"task {task_id} still '{status}' after {timeout:g}s")
+
+
+class Tasker:
+    """A workflow engine instance.
+
+    >>> app = Tasker(database_url="sqlite:///tasker.db")        # doctest: +SKIP
+    >>> app.migrate(); app.load_task_templates("config/tasks")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        config: TaskerConfig | Mapping[str, Any] | None = None,
+        *,
+        executor: Executor | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.config = TaskerConfig.coerce(dict(config) if isinstance(config, Mapping) else config)
+        self.db = Database(
+            resolve_database_url(database_url), pool_size=self.config.execution.max_concurrent_steps + 4
+        )
+        self.templates = TemplateRegistry()
+        self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
+        self.events = EventBus(
+            catalog=EventCatalog(),
+            masker=Masker(self.config.events.filter_parameters, self.config.events.filter_mask),
+            on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
+        )
+        self.executor: Executor = executor or InlineExecutor()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self._runtime = Runtime(
+            db=self.db,
+            config=self.config,
+            templates=self.templates,
+            events=self.events,
+            metrics=self.metrics,
+            worker_id=self.worker_id,
+            schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
+        )
+        self._coordinator = Coordinator(self._runtime)
+        self._catalog = CatalogCache()
+        self._identity = identity_strategy(self.config.engine)
+
+    # -- schema and templates ------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the database schema to the latest migration (idempotent)."""
+        self.db.migrate()
+        self._catalog.forget()
+
+    def load_task_templates(self, path: str | os.PathLike[str], *, replace: bool = False) -> list[TaskTemplate]:
+        """Register the templates in a YAML file or a directory of them."""
+        templates = load_templates(path, environment=self.config.environment)
+        return [self.register_task_template(t, replace=replace) for t in templates]
+
+    def register_task_template(
+        self, template: TaskTemplate | Mapping[str, Any], *, replace: bool = False
+    ) -> TaskTemplate:
+        """Register a template (a parsed one, or a dict in the YAML shape) and its custom events."""
+        if not isinstance(template, TaskTemplate):
+            template = parse_template(template, environment=self.config.environment)
+        for step in template.step_templates:
+            fired_by = (step.handler.__name__,)
+            for spec in step.custom_events:
+                self.events.register_custom_event(spec.name, description=spec.description, fired_by=fired_by)
+            for event in step.handler.custom_event_configuration():
+                self.events.register_custom_event(
+                    event["name"],
+                    description=event.get("description", f"Custom event from {step.handler.__name__}"),
+                    fired_by=fired_by,
+                )
+        self.templates.register(template, replace=replace)
+        return template
+
+    # -- tasks --------------------------------------------------------------------------------------
+
+    def create_task(self, request: TaskRequest) -> TaskView:
+        """Validate and persist a task with its steps and edges, in one transaction."""
+        template = self.templates.get(request.namespace, request.name, request.version)
+        validate_context(template, request.context)
+        requested_at = request.requested_at or utcnow()
+        identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
+        trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
+        for attempt in (1, 2):
+            try:
+                with self.db.transaction() as session:
+                    ids = self._catalog.cached(template) or CatalogCache.ensure(session, template)
+                    task_id, step_ids = insert_task(
+                        session, template, request, ids, identity, trace_context, requested_at
+                    )
+                break
+            except StoreError as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, IntegrityError):
+                    raise
+                translated = translate_integrity_error(cause)
+                if attempt == 2 or not isinstance(translated, StoreError):
+                    raise translated from cause
+                self._catalog.forget()  # stale cached catalog ids: look them up again
+        self._catalog.remember(template, ids)
+        now = utcnow()
+        info = TaskInfo(
+            task_id=task_id, name=template.name, namespace=template.namespace_name, version=template.version,
+            status=PENDING, context=request.context, created_at=now, started_at=None, run_at=now,
+            trace_context=trace_context, template=template,
+        )  # fmt: skip
+        view = TaskView(
+            task_id=task_id, name=info.name, namespace=info.namespace, version=info.version, status=PENDING,
+            context=request.context, initiator=request.initiator, source_system=request.source_system,
+            reason=request.reason, tags=list(request.tags), requested_at=requested_at, created_at=now,
+            steps=[
+                StepView(
+                    step_id=step_ids[s.name], task_id=task_id, name=s.name, status=PENDING, attempts=0,
+                    retry_limit=s.default_retry_limit, retryable=s.default_retryable, results={},
+                    inputs=request.context, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
+                )
+                for s in template.step_templates
+            ],
+        )  # fmt: skip
+        self.metrics.task_created(*info.labels)
+        logger.info("task %s (%s) created with %d steps", task_id, template.full_name, len(step_ids))
+        self._publish_created(info, view)
+        self.executor.enqueue(task_id, 0.0)
+        return view
+
+    def _publish_created(self, info: TaskInfo, view: TaskView) -> None:
+        events = self.events
+        events.emit(
+            "task.initialize_requested",
+            lambda: task_payload(info, PENDING, None, "initialize_requested", task_context=info.context,
+                                 from_state=None, to_state=PENDING),
+        )  # fmt: skip
+        if events.has_subscribers("step.initialize_requested"):
+            for step in view.steps:
+                events.publish("step.initialize_requested", step_payload(info, step, "initialize_requested"))
+        events.emit(
+            "observability.task.enqueue",
+            lambda: {
+                "task_id": info.task_id, "task_name": info.name, "namespace": info.namespace,
+                "version": info.version, "task_context": info.context, "trace_context": info.trace_context,
+                "queue": self.executor.name,
+            },
+        )  # fmt: skip
+
+    def run_task(self, task_id: int) -> str:
+        """One orchestration pass in this process; returns the task's status."""
+        return self._coordinator.run_task(task_id)
+
+    def run_until_done(self, task_id: int, timeout: float = 30.0) -> str:
+        """Run passes (sleeping until the task is due again) until it is terminal."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.run_task(task_id)
+            if status in TERMINAL_TASK_STATES:
+                return status
+            with self.db.read() as session:
+                run_at = session.scalar(select(Task.run_at).where(Task.task_id == task_id))
+            wait = max((run_at - utcnow()).total_seconds(), 0.0) if run_at else 0.05
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or wait > remaining:
+                if wait > remaining > 0:
+                    time.sleep(remaining)
+                raise TaskTimeoutError(task_id, status, timeout)
+            time.sleep(max(wait, 0.001))
+
+    def cancel_task(self, task_id: int) -> str:
+        """Cancel a task and its unfinished steps."""
+        return self._coordinator.cancel_task(task_id)
+
+    def resolve_step(self, task_id: int, step_name: str) -> str:
+        """Resolve a pending or failed step manually; returns the task's status."""
+        return self._coordinator.resolve_step(task_id, step_name)
+
+    def recover_expired_claims(self) -> int:
+        """Return every step whose worker died (claim lease expired) to a retry-eligible state."""
+        return self._coordinator.recover_expired_claims()
+
+    def get_task(self, task_id: int) -> TaskView:
+        """A snapshot of the task and its steps."""
+        with self.db.read() as session:
+            row = session.execute(
+                select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name)
+                .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
+                .join(TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id)
+                .where(Task.task_id == task_id)
+            ).one_or_none()
+            if row is None:
+                raise TaskNotFoundError(task_id)
+            task, name, version, namespace = row
+            steps = list(
+                session.scalars(
+                    select(WorkflowStep)
+                    .where(WorkflowStep.task_id == task_id)
+                    .order_by(WorkflowStep.workflow_step_id)
+                )
+            )
+            names = {s.workflow_step_id: s.name for s in steps}
+            parents: dict[int, list[str]] = {}
+            for parent_id, child_id in session.execute(
+                select(WorkflowStepEdge.from_step_id, WorkflowStepEdge.to_step_id)
+                .where(WorkflowStepEdge.to_step_id.in_(names))
+                .order_by(WorkflowStepEdge.id)
+            ):
+                parents.setdefault(child_id, []).append(names[parent_id])
+        return TaskView(
+            task_id=task.task_id, name=name, namespace=namespace, version=version, status=task.status,
+            context=task.context, complete=task.complete, initiator=task.initiator,
+            source_system=task.source_system, reason=task.reason, tags=list(task.tags or []),
+            requested_at=task.requested_at, created_at=task.created_at,
+            steps=[
+                StepView(
+                    step_id=s.workflow_step_id, task_id=s.task_id, name=s.name, status=s.status,
+                    attempts=s.attempts, retry_limit=s.retry_limit, retryable=s.retryable, results=s.results,
+                    inputs=s.inputs, processed=s.processed, processed_at=s.processed_at, started_at=s.started_at,
+                    last_attempted_at=s.last_attempted_at, next_retry_at=s.next_retry_at,
+                    backoff_request_seconds=s.backoff_request_seconds, in_process=s.in_process,
+                    skippable=s.skippable, parent_names=tuple(parents.get(s.workflow_step_id, ())),
+                )
+                for s in steps
+            ],
+        )  # fmt: skip
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: BaseSubscriber) -> BaseSubscriber:
+        """Subscribe a BaseSubscriber instance to this app's events."""
+        self.events.subscribe_subscriber(subscriber)
+        return subscriber
+
+    def load_subscriptions(self, path: str | os.PathLike[str]) -> Sequence[BaseSubscriber]:
+        """Instantiate and subscribe the subscribers declared in a YAML file."""
+        return self.events.load_subscriptions(Path(path))
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the step pool and executor, and close database connections."""
+        self._coordinator.shutdown()
+        self.executor.shutdown()
+        self.db.dispose()
+
+    def __enter__(self) -> Tasker:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+
+__all__ = ["TaskTimeoutError", "Tasker"]

@@ -1,0 +1,423 @@
+"""The coordinator: one orchestration pass of a task, finalization and re-enqueue (reference §5.3-§5.6).
+
+A pass starts the task (``pending -> in_progress``), recovers steps whose claim lease expired, then
+loops: find ready steps, execute them, stop when an iteration executes nothing or the task is blocked
+by failures. Finalization reads the execution context once and moves the task to ``complete``,
+``error`` or back to ``pending`` with a computed re-enqueue delay handed to the executor.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tasker.errors import InvalidStateTransition, TaskNotFoundError
+from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
+from tasker.models.base import utcnow
+from tasker.orchestration.payloads import step_payload, task_payload
+from tasker.orchestration.readiness import ExecutionContext, execution_context, find_ready_steps
+from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
+from tasker.orchestration.steps import StepExecutor
+from tasker.state.machine import Transition, apply_transition
+from tasker.state.states import (
+    CANCELLED,
+    COMPLETE,
+    ERROR,
+    IN_PROGRESS,
+    PENDING,
+    RESOLVED_MANUALLY,
+    TASK_TRANSITIONS,
+    TERMINAL_TASK_STATES,
+)
+from tasker.views import TaskView
+
+logger = logging.getLogger(__name__)
+
+_MAX_FINALIZE_ATTEMPTS = 5
+
+
+class Coordinator:
+    """Runs passes of tasks for one app."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.steps = StepExecutor(runtime)
+
+    def shutdown(self) -> None:
+        """Stop the step thread pool."""
+        self.steps.shutdown()
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def load_task(self, task_id: int) -> TaskInfo:
+        """The task row with its template; TaskNotFoundError when missing."""
+        with self.rt.db.read() as session:
+            row = session.execute(
+                select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name)
+                .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
+                .join(TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id)
+                .where(Task.task_id == task_id)
+            ).one_or_none()
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        task, name, version, namespace = row
+        template = self.rt.templates.get(namespace, name, version)
+        return TaskInfo(
+            task_id=task.task_id,
+            name=name,
+            namespace=namespace,
+            version=version,
+            status=task.status,
+            context=task.context,
+            created_at=task.created_at,
+            started_at=task.started_at,
+            run_at=task.run_at,
+            trace_context=task.trace_context,
+            template=template,
+        )
+
+    def _context(self, task_id: int) -> ExecutionContext:
+        with self.rt.db.read() as session:
+            return execution_context(session, task_id)
+
+    # -- a pass --------------------------------------------------------------------------------------
+
+    def run_task(self, task_id: int) -> str:
+        """One orchestration pass; returns the task's status afterwards."""
+        task = self.load_task(task_id)
+        if task.status in TERMINAL_TASK_STATES:
+            return task.status
+        self.recover_expired_claims(task)
+        if not self._start(task):
+            return task.status
+        view = TaskView(
+            task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
+            status=IN_PROGRESS, context=task.context, created_at=task.created_at,
+        )  # fmt: skip
+        processed = 0
+        events = self.rt.events
+        while True:
+            with self.rt.db.read() as session:
+                ready = find_ready_steps(session, task.task_id)
+            if not ready:
+                events.emit(
+                    "workflow.no_viable_steps",
+                    lambda: {"task_id": task.task_id, "reason": "No steps ready for execution"},
+                )
+                break
+            events.emit(
+                "workflow.viable_steps_discovered",
+                lambda: {
+                    "task_id": task.task_id,
+                    "step_ids": [r.workflow_step_id for r in ready],  # noqa: B023 - called immediately
+                    "step_names": [r.name for r in ready],  # noqa: B023
+                    "step_count": len(ready),  # noqa: B023
+                    "processing_mode": "concurrent",
+                },
+            )
+            outcomes = self.steps.execute(task, view, ready)
+            attempted = [o for o in outcomes if o.status != "lost"]
+            if not attempted:
+                break
+            processed += len(attempted)
+            if any(o.blocked for o in attempted) and self._context(task.task_id).ready_steps == 0:
+                break
+        return self.finalize(task, processed)
+
+    def _start(self, task: TaskInfo) -> bool:
+        """Move the task to in_progress (if pending); False when it turned terminal meanwhile."""
+        if task.status == ERROR:
+            return False
+        if task.status == PENDING:
+            now = utcnow()
+            with self.rt.db.transaction() as session:
+                values: dict[str, Any] = {"run_at": None}
+                if task.started_at is None:
+                    values["started_at"] = now
+                written = apply_transition(
+                    session, "task", task.task_id, PENDING, IN_PROGRESS,
+                    {"initialization_completed": True}, values, now=now,
+                )  # fmt: skip
+            if written is None:  # another runner started (or finished) it
+                return self._refresh(task) not in TERMINAL_TASK_STATES
+            queue_wait = (now - task.run_at).total_seconds() if task.run_at else None
+            task.started_at = task.started_at or now
+            task.status = IN_PROGRESS
+            self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
+            logger.info("task %s (%s) started", task.task_id, task.name)
+            self._publish_task(task, written, "started", None, task_context=task.context)
+        return True
+
+    def _refresh(self, task: TaskInfo) -> str:
+        with self.rt.db.read() as session:
+            row = session.execute(
+                select(Task.status, Task.started_at).where(Task.task_id == task.task_id)
+            ).one()
+        task.status, task.started_at = row.status, row.started_at
+        return task.status
+
+    # -- finalization -------------------------------------------------------------------------------
+
+    def finalize(self, task: TaskInfo, processed: int) -> str:
+        """Decide the task's state from its execution context (§5.5)."""
+        for _ in range(_MAX_FINALIZE_ATTEMPTS):
+            ctx = self._context(task.task_id)
+            self.rt.events.emit(
+                "workflow.task_finalization_started",
+                lambda: {"task_id": task.task_id, "processed_steps_count": processed, **ctx.as_payload()},  # noqa: B023
+            )
+            status = ctx.execution_status
+            if status == "all_complete":
+                final = self._complete(task, ctx)
+            elif status == "blocked_by_failures":
+                final = self._fail(task, ctx)
+            else:
+                final = self._pend(task, ctx)
+            if final is not None:
+                self.rt.events.emit(
+                    "workflow.task_finalization_completed",
+                    lambda: {
+                        "task_id": task.task_id, "processed_steps_count": processed,
+                        "final_status": final, **ctx.as_payload(),  # noqa: B023
+                    },
+                )  # fmt: skip
+                return final
+            if self._refresh(task) in TERMINAL_TASK_STATES:
+                return task.status
+        return self._refresh(task)
+
+    def _move(self, task: TaskInfo, to_state: str, meta: dict[str, Any], values: dict[str, Any]) -> Transition | None:
+        """Move the task from its current state (via in_progress when pending); None on a race."""
+        now = utcnow()
+        with self.rt.db.transaction() as session:
+            current = session.scalar(select(Task.status).where(Task.task_id == task.task_id))
+            if current == PENDING and to_state == COMPLETE:
+                if apply_transition(session, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
+                    return None
+                current = IN_PROGRESS
+            if current is None or current == to_state or current in TERMINAL_TASK_STATES:
+                return None
+            return apply_transition(session, "task", task.task_id, current, to_state, meta, values, now=now)
+
+    def _complete(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
+        now = utcnow()
+        written = self._move(
+            task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, "claimed_by": None}
+        )
+        if written is None:
+            return None
+        duration = (now - task.created_at).total_seconds()
+        self.rt.metrics.task_finished(*task.labels, COMPLETE, duration, was_in_progress=written.from_state == IN_PROGRESS)
+        logger.info("task %s (%s) complete in %.3fs", task.task_id, task.name, duration)
+        task.status = COMPLETE
+        self._publish_task(task, written, "completed", ctx)
+        return COMPLETE
+
+    def _fail(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
+        now = utcnow()
+        written = self._move(
+            task, ERROR, {"reason": "steps_in_error_state"},
+            {"completed_at": now, "run_at": None, "claimed_by": None},
+        )  # fmt: skip
+        if written is None:
+            return None
+        with self.rt.db.read() as session:
+            error_steps = list(
+                session.scalars(
+                    select(WorkflowStep.name)
+                    .where(WorkflowStep.task_id == task.task_id, WorkflowStep.status == ERROR)
+                    .order_by(WorkflowStep.workflow_step_id)
+                )
+            )
+        duration = (now - task.created_at).total_seconds()
+        self.rt.metrics.task_finished(*task.labels, ERROR, duration, was_in_progress=written.from_state == IN_PROGRESS)
+        logger.warning("task %s (%s) failed: steps in error %s", task.task_id, task.name, error_steps)
+        task.status = ERROR
+        self._publish_task(
+            task, written, "failed", ctx, error_message="steps_in_error_state", error_steps=error_steps
+        )
+        return ERROR
+
+    def _pend(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
+        delay, reason = self.reenqueue_delay(ctx)
+        now = utcnow()
+        run_at = now + timedelta(seconds=delay)
+        written = self._move(task, PENDING, {"reason": reason}, {"run_at": run_at, "claimed_by": None})
+        if written is None:
+            return None
+        self.rt.metrics.task_paused(*task.labels)
+        task.status = PENDING
+        logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.name, reason, delay)
+        self._publish_task(task, written, "pending_transition", ctx, reason=reason)
+        self.rt.events.emit(
+            "workflow.task_reenqueue_delayed" if delay > 0 else "workflow.task_reenqueue_requested",
+            lambda: {
+                "task_id": task.task_id, "task_name": task.name, "reason": reason,
+                **({"delay_seconds": delay, "scheduled_for": run_at.isoformat()} if delay > 0 else {}),
+            },
+        )  # fmt: skip
+        self.rt.schedule(task.task_id, delay)
+        return PENDING
+
+    def reenqueue_delay(self, ctx: ExecutionContext, now: datetime | None = None) -> tuple[float, str]:
+        """Seconds until the task should run again, and why (§5.6; earliest due step wins)."""
+        now = now or utcnow()
+        backoff = self.rt.config.backoff
+        status = ctx.execution_status
+        reason = {
+            "has_ready_steps": "ready_steps_available",
+            "processing": "steps_in_progress",
+            "waiting_for_dependencies": "awaiting_dependencies",
+        }.get(status, "continuing_workflow")
+        delay = backoff.reenqueue_delays.get(status, backoff.default_reenqueue_delay)
+        if status == "waiting_for_dependencies" and ctx.next_retry_at is not None:
+            until = max((ctx.next_retry_at - now).total_seconds(), 0.0) + backoff.buffer_seconds
+            delay, reason = min(until, max(backoff.max_backoff_seconds, 0.0)), "retry_backoff"
+        elif status == "processing" and ctx.next_lease_expiry is not None:
+            delay = min(delay, max((ctx.next_lease_expiry - now).total_seconds(), 0.0))
+        return max(delay, 0.0), reason
+
+    # -- recovery, cancel, manual resolution ---------------------------------------------------------
+
+    def recover_expired_claims(self, task: TaskInfo | None = None) -> int:
+        """Return steps whose worker died (lease expired) to a retry-eligible ``error`` state."""
+        now = utcnow()
+        recovered: list[tuple[WorkflowStep, dict[str, Any]]] = []
+        with self.rt.db.transaction() as session:
+            query = select(WorkflowStep).where(
+                WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now
+            )
+            if task is not None:
+                query = query.where(WorkflowStep.task_id == task.task_id)
+            for row in session.scalars(query):
+                attempts = row.attempts + 1
+                message = f"claim by {row.claimed_by} expired at {row.lease_expires_at}: worker presumed dead"
+                results = dict(row.results) if isinstance(row.results, dict) else {}
+                results.update(error=message, error_class="LeaseExpired", backtrace="")
+                retry_in = self.rt.config.backoff.calculate_backoff_seconds(attempts, self.rt.rng)
+                values = {
+                    "attempts": attempts, "last_attempted_at": now, "in_process": False,
+                    "lease_expires_at": None, "claimed_by": None, "results": results,
+                    "next_retry_at": now + timedelta(seconds=retry_in),
+                }  # fmt: skip
+                written = apply_transition(
+                    session, "step", row.workflow_step_id, IN_PROGRESS, ERROR,
+                    {"reason": "lease_expired", "attempt_number": attempts}, values,
+                    where=(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now), now=now,
+                )  # fmt: skip
+                if written is not None:
+                    recovered.append((row, values))
+        for row, values in recovered:
+            logger.warning("step %s of task %s recovered after its lease expired", row.name, row.task_id)
+            info = task or self.load_task(row.task_id)
+            view = step_view(row, info.template)
+            view.attempts, view.status, view.results = values["attempts"], ERROR, values["results"]
+            self.rt.metrics.step_executed(*info.labels, view.name, ERROR, 0.0)
+            self.rt.events.emit(
+                "step.failed",
+                lambda: step_payload(
+                    info, view, "failed",  # noqa: B023
+                    execution_duration=0.0, error_message=view.results["error"],  # noqa: B023
+                    exception_class="LeaseExpired", backtrace="", retryable=True,
+                    from_state=IN_PROGRESS, to_state=ERROR,
+                ),
+            )  # fmt: skip
+        return len(recovered)
+
+    def cancel_task(self, task_id: int) -> str:
+        """Cancel the task and its unfinished steps."""
+        task = self.load_task(task_id)
+        step_transitions: list[tuple[WorkflowStep, Transition]] = []
+        with self.rt.db.transaction() as session:
+            current = session.scalar(select(Task.status).where(Task.task_id == task_id))
+            if current == CANCELLED:
+                return CANCELLED
+            if current is None or CANCELLED not in TASK_TRANSITIONS[current]:
+                raise InvalidStateTransition("task", task_id, str(current), CANCELLED)
+            written = apply_transition(
+                session, "task", task_id, current, CANCELLED, {"reason": "cancelled"},
+                {"run_at": None, "completed_at": utcnow()},
+            )  # fmt: skip
+            if written is None:
+                raise InvalidStateTransition("task", task_id, str(current), CANCELLED)
+            rows = session.scalars(
+                select(WorkflowStep).where(
+                    WorkflowStep.task_id == task_id, WorkflowStep.status.in_((PENDING, IN_PROGRESS))
+                )
+            ).all()
+            for row in rows:
+                step_t = apply_transition(
+                    session, "step", row.workflow_step_id, row.status, CANCELLED, {"reason": "task cancelled"},
+                    {"in_process": False, "lease_expires_at": None, "claimed_by": None},
+                )  # fmt: skip
+                if step_t is not None:
+                    step_transitions.append((row, step_t))
+        if current == IN_PROGRESS:
+            self.rt.metrics.task_paused(*task.labels)
+        task.status = CANCELLED
+        for row, step_t in step_transitions:
+            view = step_view(row, task.template)
+            self.rt.events.emit(
+                "step.cancelled",
+                lambda: step_payload(task, view, "cancelled", from_state=step_t.from_state, to_state=CANCELLED),  # noqa: B023
+            )
+        self._publish_task(task, written, "cancelled", None, reason="cancelled")
+        return CANCELLED
+
+    def resolve_step(self, task_id: int, step_name: str) -> str:
+        """Mark a pending/errored step resolved manually; an errored task becomes runnable again."""
+        task = self.load_task(task_id)
+        with self.rt.db.transaction() as session:
+            row = session.scalar(
+                select(WorkflowStep).where(WorkflowStep.task_id == task_id, WorkflowStep.name == step_name)
+            )
+            if row is None:
+                raise KeyError(f"task {task_id} has no step named {step_name!r}")
+            if row.status not in (PENDING, ERROR):
+                raise InvalidStateTransition("step", row.workflow_step_id, row.status, RESOLVED_MANUALLY)
+            step_t = apply_transition(
+                session, "step", row.workflow_step_id, row.status, RESOLVED_MANUALLY,
+                {"resolved_by": "manual"}, {"in_process": False, "next_retry_at": None},
+            )  # fmt: skip
+            task_t = None
+            if task.status == ERROR:
+                task_t = apply_transition(
+                    session, "task", task_id, ERROR, PENDING, {"reason": "step resolved manually"},
+                    {"run_at": utcnow(), "completed_at": None},
+                )  # fmt: skip
+        view = step_view(row, task.template)
+        view.status = RESOLVED_MANUALLY
+        if step_t is not None:
+            self.rt.events.emit(
+                "step.resolved_manually",
+                lambda: step_payload(task, view, "resolved_manually", from_state=step_t.from_state,
+                                     to_state=RESOLVED_MANUALLY, reason="manual"),
+            )  # fmt: skip
+        if task_t is not None:
+            task.status = PENDING
+            self._publish_task(task, task_t, "retry", None, reason="step resolved manually")
+            self.rt.schedule(task_id, 0.0)
+        return task.status
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def _publish_task(
+        self, task: TaskInfo, transition: Transition, event_type: str, ctx: ExecutionContext | None, **extra: Any
+    ) -> None:
+        name = transition.event
+        if name is None:
+            return
+        events = self.rt.events
+        if not events.has_subscribers(name):
+            return
+        counts = ctx or self._context(task.task_id)
+        events.publish(
+            name,
+            task_payload(
+                task, transition.to_state, counts, event_type,
+                from_state=transition.from_state, to_state=transition.to_state, **extra,
+            ),
+        )  # fmt: skip

@@ -1,0 +1,306 @@
+"""Task creation: validate the request, then write the task, its steps and edges in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import jsonschema
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tasker.config import EngineConfig
+from tasker.errors import ConfigurationError, StoreError, ValidationError
+from tasker.models import (
+    DependentSystem,
+    NamedStep,
+    NamedTask,
+    NamedTaskNamedStep,
+    Task,
+    TaskNamespace,
+    WorkflowStep,
+    WorkflowStepEdge,
+)
+from tasker.models.base import utcnow
+from tasker.request import TaskRequest
+from tasker.templates import TaskTemplate
+
+
+class IdentityStrategy(Protocol):
+    """Computes a task's ``identity_hash`` (unique: a duplicate request is refused)."""
+
+    def generate_identity_hash(self, request: TaskRequest, identity_options: Mapping[str, Any]) -> str:
+        """The identity hash for this request."""
+        ...
+
+
+class UUIDIdentity:
+    """``default``: a random UUID, so requests never collide."""
+
+    def generate_identity_hash(self, request: TaskRequest, identity_options: Mapping[str, Any]) -> str:
+        return str(uuid.uuid4())
+
+
+class HashIdentity:
+    """``hash``: SHA-256 of the identity options (same request in the same minute = duplicate)."""
+
+    def generate_identity_hash(self, request: TaskRequest, identity_options: Mapping[str, Any]) -> str:
+        text = json.dumps(identity_options, sort_keys=False, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def identity_strategy(config: EngineConfig) -> IdentityStrategy:
+    """The strategy selected by ``engine.identity_strategy``."""
+    if config.identity_strategy == "hash":
+        return HashIdentity()
+    if config.identity_strategy == "custom":
+        path = config.identity_strategy_class or ""
+        try:
+            module_name, _, attr = path.replace(":", ".").rpartition(".")
+            cls = getattr(importlib.import_module(module_name), attr)
+            strategy: IdentityStrategy = cls()
+        except Exception as exc:
+            raise ConfigurationError(f"Invalid identity_strategy_class: {path}: {exc}") from exc
+        return strategy
+    return UUIDIdentity()
+
+
+def identity_options(request: TaskRequest, requested_at: datetime) -> dict[str, Any]:
+    """The fields that identify a request (reference §1.7), in their fixed order."""
+    return {
+        "name": request.name,
+        "initiator": request.initiator,
+        "source_system": request.source_system,
+        "context": request.context,
+        "reason": request.reason,
+        "bypass_steps": request.bypass_steps,
+        "requested_at": requested_at.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def validate_context(template: TaskTemplate, context: Mapping[str, Any]) -> None:
+    """Check the context against the template's JSON Schema; ValidationError names every bad field."""
+    schema = template.context_schema
+    if not schema:
+        return
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(dict(context)), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    messages = []
+    for error in errors:
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [r for r in error.validator_value if r not in error.instance]
+            path = ".".join(filter(None, [path, *missing]))
+        messages.append(f"context.{path}: {error.message}" if path else f"context: {error.message}")
+    first = errors[0]
+    field = ".".join(str(p) for p in first.absolute_path) or None
+    raise ValidationError(
+        f"invalid context for {template.full_name}: " + "; ".join(messages), field=field, errors=messages
+    )
+
+
+@dataclass(frozen=True)
+class CatalogIds:
+    """Database ids of a template's catalog rows."""
+
+    named_task_id: int
+    named_step_ids: dict[str, int]
+
+
+def _insert_ignore(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(postgresql.insert(model).on_conflict_do_nothing(), list(rows))
+    elif dialect == "sqlite":
+        session.execute(sqlite.insert(model).on_conflict_do_nothing(), list(rows))
+    else:  # pragma: no cover - other databases are not supported
+        session.execute(insert(model), list(rows))
+
+
+class CatalogCache:
+    """Find-or-create of namespace / named task / named steps, cached per app after first use."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str, str], CatalogIds] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, template: TaskTemplate) -> CatalogIds | None:
+        """Ids known from an earlier committed creation."""
+        return self._ids.get(template.key)
+
+    def remember(self, template: TaskTemplate, ids: CatalogIds) -> None:
+        """Record ids once the transaction that wrote them committed."""
+        with self._lock:
+            self._ids[template.key] = ids
+
+    def forget(self) -> None:
+        """Drop every cached id (e.g. after the schema was rebuilt)."""
+        with self._lock:
+            self._ids.clear()
+
+    @staticmethod
+    def ensure(session: Session, template: TaskTemplate) -> CatalogIds:
+        """Find or create every catalog row the template needs (safe under concurrent creators)."""
+        _insert_ignore(session, TaskNamespace, [{"name": template.namespace_name}])
+        namespace_id = session.scalar(
+            select(TaskNamespace.task_namespace_id).where(TaskNamespace.name == template.namespace_name)
+        )
+        _insert_ignore(
+            session,
+            NamedTask,
+            [
+                {
+                    "task_namespace_id": namespace_id,
+                    "name": template.name,
+                    "version": template.version,
+                    "description": (template.description or "")[:255] or None,
+                    "configuration": template.configuration,
+                }
+            ],
+        )
+        named_task_id = session.scalar(
+            select(NamedTask.named_task_id).where(
+                NamedTask.task_namespace_id == namespace_id,
+                NamedTask.name == template.name,
+                NamedTask.version == template.version,
+            )
+        )
+        systems = sorted({template.dependent_system_for(s) for s in template.step_templates})
+        _insert_ignore(session, DependentSystem, [{"name": name} for name in systems])
+        system_ids = {
+            name: system_id
+            for name, system_id in session.execute(
+                select(DependentSystem.name, DependentSystem.dependent_system_id).where(
+                    DependentSystem.name.in_(systems)
+                )
+            )
+        }
+        _insert_ignore(
+            session,
+            NamedStep,
+            [
+                {
+                    "dependent_system_id": system_ids[template.dependent_system_for(s)],
+                    "name": s.name,
+                    "description": (s.description or s.name)[:255],
+                }
+                for s in template.step_templates
+            ],
+        )
+        step_ids: dict[str, int] = {}
+        for s in template.step_templates:
+            step_id = session.scalar(
+                select(NamedStep.named_step_id).where(
+                    NamedStep.dependent_system_id == system_ids[template.dependent_system_for(s)],
+                    NamedStep.name == s.name,
+                )
+            )
+            assert step_id is not None
+            step_ids[s.name] = step_id
+        assert named_task_id is not None
+        _insert_ignore(
+            session,
+            NamedTaskNamedStep,
+            [
+                {
+                    "named_task_id": named_task_id,
+                    "named_step_id": step_ids[s.name],
+                    "skippable": s.skippable,
+                    "default_retryable": s.default_retryable,
+                    "default_retry_limit": s.default_retry_limit,
+                }
+                for s in template.step_templates
+            ],
+        )
+        return CatalogIds(named_task_id, step_ids)
+
+
+def insert_task(
+    session: Session,
+    template: TaskTemplate,
+    request: TaskRequest,
+    ids: CatalogIds,
+    identity_hash: str,
+    trace_context: dict[str, Any] | None,
+    requested_at: datetime,
+) -> tuple[int, dict[str, int]]:
+    """Insert the task, its steps and its edges; returns (task_id, {step name: step id})."""
+    now = utcnow()
+    task_id = session.execute(
+        insert(Task)
+        .values(
+            named_task_id=ids.named_task_id,
+            status="pending",
+            complete=False,
+            requested_at=requested_at,
+            initiator=request.initiator,
+            source_system=request.source_system,
+            reason=request.reason,
+            bypass_steps=request.bypass_steps,
+            tags=request.tags,
+            context=request.context,
+            identity_hash=identity_hash,
+            trace_context=trace_context,
+            run_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Task.task_id)
+    ).scalar_one()
+    rows = [
+        {
+            "task_id": task_id,
+            "named_step_id": ids.named_step_ids[s.name],
+            "name": s.name,
+            "status": "pending",
+            "retryable": s.default_retryable,
+            "retry_limit": s.default_retry_limit,
+            "in_process": False,
+            "processed": False,
+            "attempts": 0,
+            "inputs": request.context,
+            "results": {},
+            "skippable": s.skippable,
+            "unsatisfied_parents": len(s.all_dependencies()),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for s in template.step_templates
+    ]
+    result = session.execute(
+        insert(WorkflowStep).returning(
+            WorkflowStep.workflow_step_id, WorkflowStep.name, sort_by_parameter_order=True
+        ),
+        rows,
+    )
+    step_ids = {name: step_id for step_id, name in result}
+    edges = [
+        {"from_step_id": step_ids[parent], "to_step_id": step_ids[s.name], "name": "provides",
+         "created_at": now, "updated_at": now}
+        for s in template.step_templates
+        for parent in s.all_dependencies()
+    ]  # fmt: skip
+    if edges:
+        session.execute(insert(WorkflowStepEdge), edges)
+    return task_id, step_ids
+
+
+def translate_integrity_error(exc: IntegrityError) -> Exception:
+    """A duplicate identity hash becomes a ValidationError; anything else a StoreError."""
+    text = str(exc.orig).lower()
+    if "identity_hash" in text:
+        return ValidationError(
+            "identity_hash is identical to a request made in the last minute", field="identity_hash"
+        )
+    return StoreError(f"could not create task: {exc.orig}")

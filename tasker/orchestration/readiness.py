@@ -1,0 +1,161 @@
+"""Step readiness and the task execution context (reference §1.13-§1.14), as set-based queries.
+
+Readiness reads columns kept beside the transition log: ``status``, ``unsatisfied_parents`` (parents
+not yet complete), ``next_retry_at`` (explicit or exponential backoff, fixed when the step failed)
+and the claim flag ``in_process``. Finding ready steps is one indexed query whose cost depends on the
+number of ready candidates, not on the size of the task; the execution context is one aggregate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from tasker.models import WorkflowStep
+from tasker.models.base import utcnow
+from tasker.state.states import COMPLETED_STATES, ERROR, IN_PROGRESS, PENDING
+
+S = WorkflowStep
+
+
+def ready_conditions(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """SQL conditions of §1.13 ``ready_for_execution`` (with the port's fixes Q3/Q4)."""
+    return (
+        S.status.in_((PENDING, ERROR)),
+        S.unsatisfied_parents == 0,
+        S.processed.is_(False),
+        S.in_process.is_(False),
+        S.attempts < S.retry_limit,
+        or_(S.retryable.is_(True), S.attempts == 0),
+        or_(S.next_retry_at.is_(None), S.next_retry_at <= now),
+    )
+
+
+def _permanently_blocked() -> ColumnElement[bool]:
+    return and_(S.status == ERROR, or_(S.attempts >= S.retry_limit, S.retryable.is_(False)))
+
+
+def find_ready_steps(session: Session, task_id: int, now: datetime | None = None) -> list[WorkflowStep]:
+    """The task's steps ready to execute now, by ascending id."""
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(S).where(S.task_id == task_id, *ready_conditions(now)).order_by(S.workflow_step_id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Aggregate view of a task's steps (§1.14)."""
+
+    task_id: int
+    total_steps: int
+    pending_steps: int
+    in_progress_steps: int
+    completed_steps: int
+    failed_steps: int
+    ready_steps: int
+    permanently_blocked_steps: int
+    next_retry_at: datetime | None
+    next_lease_expiry: datetime | None
+
+    @property
+    def execution_status(self) -> str:
+        """``has_ready_steps`` / ``processing`` / ``blocked_by_failures`` / ``all_complete`` / waiting."""
+        if self.ready_steps > 0:
+            return "has_ready_steps"
+        if self.in_progress_steps > 0:
+            return "processing"
+        if self.permanently_blocked_steps > 0:
+            return "blocked_by_failures"
+        if self.total_steps > 0 and self.completed_steps == self.total_steps:
+            return "all_complete"
+        return "waiting_for_dependencies"
+
+    @property
+    def recommended_action(self) -> str:
+        """The action matching :attr:`execution_status`."""
+        return {
+            "has_ready_steps": "execute_ready_steps",
+            "processing": "wait_for_completion",
+            "blocked_by_failures": "handle_failures",
+            "all_complete": "finalize_task",
+        }.get(self.execution_status, "wait_for_dependencies")
+
+    @property
+    def health_status(self) -> str:
+        """``healthy`` / ``recovering`` / ``blocked`` (§1.14)."""
+        if self.failed_steps == 0:
+            return "healthy"
+        if self.ready_steps > 0:
+            return "recovering"
+        if self.permanently_blocked_steps > 0:
+            return "blocked"
+        return "recovering"
+
+    @property
+    def completion_percentage(self) -> float:
+        """Completed steps over total, in percent, 2 decimals."""
+        if self.total_steps == 0:
+            return 0.0
+        return round(self.completed_steps / self.total_steps * 100, 2)
+
+    def as_payload(self) -> dict[str, Any]:
+        """The fields finalization events carry."""
+        return {
+            "execution_status": self.execution_status,
+            "health_status": self.health_status,
+            "completion_percentage": self.completion_percentage,
+            "total_steps": self.total_steps,
+            "ready_steps": self.ready_steps,
+            "failed_steps": self.failed_steps,
+            "recommended_action": self.recommended_action,
+        }
+
+
+def execution_context(session: Session, task_id: int, now: datetime | None = None) -> ExecutionContext:
+    """Compute the execution context of a task in one aggregate query."""
+    now = now or utcnow()
+
+    def count_if(*conditions: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+    row = session.execute(
+        select(
+            func.count(),
+            count_if(S.status == PENDING),
+            count_if(S.status == IN_PROGRESS),
+            count_if(S.status.in_(COMPLETED_STATES)),
+            count_if(S.status == ERROR),
+            count_if(*ready_conditions(now)),
+            count_if(_permanently_blocked()),
+            func.min(
+                case(
+                    (and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)), S.next_retry_at),
+                    else_=None,
+                )
+            ),
+            func.min(case((S.in_process.is_(True), S.lease_expires_at), else_=None)),
+        ).where(S.task_id == task_id)
+    ).one()
+    return ExecutionContext(
+        task_id,
+        *(int(v) for v in row[:7]),
+        next_retry_at=_as_datetime(row[7]),
+        next_lease_expiry=_as_datetime(row[8]),
+    )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """Aggregates of timestamp columns come back as naive text on SQLite."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

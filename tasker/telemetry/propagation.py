@@ -1,0 +1,114 @@
+"""The trace context of a task: decided once at creation, stored with the task, read by every process.
+
+At ``create_task`` the engine fixes the ids of the task's trace: the trace id (the caller's, when a
+valid parent context exists), the span id of the ``tasker.task.enqueue`` span and the span id the
+``tasker.task.execution`` span will have, plus the head-sampling decision. Step spans in any process,
+and the task span emitted when the task finishes, hang off these stored ids. Carriers are W3C
+``traceparent``/``tracestate`` read and written with ``opentelemetry.propagate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanContext, TraceFlags
+
+logger = logging.getLogger(__name__)
+
+_MAX_ID64 = 2**64 - 1
+
+
+def normalize_carrier(carrier: Mapping[Any, Any] | None) -> dict[str, str]:
+    """Lower-case string keys and string values only (bytes decoded); anything else is dropped."""
+    normalized: dict[str, str] = {}
+    for key, value in (carrier or {}).items():
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        if not isinstance(key, str):
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(value, str):
+            normalized[key.lower()] = value
+    return normalized
+
+
+def extract_span_context(carrier: Mapping[Any, Any] | None) -> SpanContext | None:
+    """The valid remote span context in ``carrier``, or None (malformed input never raises)."""
+    try:
+        ctx = propagate.extract(normalize_carrier(carrier), context=otel_context.Context())
+    except Exception:  # a propagator choking on garbage must not fail a task
+        logger.warning("ignoring malformed trace context carrier", exc_info=True)
+        return None
+    span_context = trace.get_current_span(ctx).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def head_sampled(trace_id: int, ratio: float) -> bool:
+    """TraceIdRatioBased arithmetic, so every process agrees on the same trace."""
+    return (trace_id & _MAX_ID64) < round(ratio * 2**64)
+
+
+def new_task_trace_context(explicit: Mapping[str, Any] | None, sampling_ratio: float) -> dict[str, Any]:
+    """Fix the trace ids and sampling decision of a new task.
+
+    The parent is the explicit carrier when given (a malformed one is logged and starts a fresh
+    trace), else the caller's current span.
+    """
+    parent: SpanContext | None
+    if explicit is not None:
+        parent = extract_span_context(explicit)
+        if parent is None:
+            logger.warning("malformed trace context %r: starting a new trace", dict(explicit))
+    else:
+        current = trace.get_current_span().get_span_context()
+        parent = current if current.is_valid else None
+    if parent is not None:
+        trace_id = parent.trace_id
+        sampled = parent.trace_flags.sampled
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(trace.NonRecordingSpan(parent)))
+    else:
+        trace_id = random.getrandbits(128) or 1
+        sampled = head_sampled(trace_id, sampling_ratio)
+        carrier = {}
+    return {
+        "trace_id": f"{trace_id:032x}",
+        "enqueue_span_id": f"{random.getrandbits(64) or 1:016x}",
+        "task_span_id": f"{random.getrandbits(64) or 1:016x}",
+        "sampled": bool(sampled),
+        "parent": carrier,
+    }
+
+
+def task_span_context(trace_context: Mapping[str, Any]) -> SpanContext:
+    """The (remote) span context of the task's execution span."""
+    return _span_context(trace_context, "task_span_id")
+
+
+def enqueue_span_context(trace_context: Mapping[str, Any]) -> SpanContext:
+    """The (remote) span context of the task's enqueue span."""
+    return _span_context(trace_context, "enqueue_span_id")
+
+
+def _span_context(trace_context: Mapping[str, Any], key: str) -> SpanContext:
+    flags = TraceFlags(TraceFlags.SAMPLED if trace_context.get("sampled") else TraceFlags.DEFAULT)
+    return SpanContext(
+        trace_id=int(trace_context["trace_id"], 16),
+        span_id=int(trace_context[key], 16),
+        is_remote=True,
+        trace_flags=flags,
+    )
+
+
+def traceparent(trace_context: Mapping[str, Any]) -> dict[str, str]:
+    """A W3C carrier pointing at the task span (for message headers and logs)."""
+    carrier: dict[str, str] = {}
+    span = trace.NonRecordingSpan(task_span_context(trace_context))
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier
