@@ -1,0 +1,3 @@
+from tasker.cli import main
+
+main()
