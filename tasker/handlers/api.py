@@ -1,0 +1,284 @@
+"""ApiStepHandler: a step handler that calls an HTTP API with httpx and classifies the response.
+
+Subclasses implement :meth:`~tasker.handlers.base.StepHandler.process` and return the
+``httpx.Response`` (or a dict with ``status``, ``body``, ``headers``)::
+
+    class CreateOrder(ApiStepHandler):
+        def process(self, task, sequence, step):
+            return self.client.post("/orders", json=task.context)
+
+:meth:`ApiStepHandler.process_results` then turns the status into a result or an error:
+
+* 200-226: success, the results are :meth:`ApiStepHandler.response_results` of the response;
+* 429, 503: :class:`~tasker.errors.RetryableError` with ``retry_after`` from ``Retry-After``;
+* 400, 401, 403, 404, 422: :class:`~tasker.errors.PermanentError` with ``error_code="HTTP_<status>"``;
+* anything else: :class:`~tasker.errors.RetryableError` without ``retry_after``.
+
+Transport errors raised by httpx inside ``process()`` (``ConnectError``, ``ReadTimeout``...)
+propagate unchanged; the engine treats any exception as a retryable failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import ssl
+import weakref
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tasker.errors import ConfigurationError, PermanentError, RetryableError
+from tasker.handlers.base import StepHandler
+from tasker.views import StepView
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HEADERS: dict[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
+DEFAULT_TIMEOUT = 30.0
+RETRYABLE_STATUSES = frozenset({429, 503})
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 422})
+SUCCESS_STATUSES = range(200, 227)
+CONTEXT_BODY_LIMIT = 2048
+MESSAGE_BODY_LIMIT = 500
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header value, or None if absent/unparseable.
+
+    All digits: that many seconds. An HTTP-date: seconds until then, at least 1 (a past date gives 1).
+    ``now`` (default: the current UTC time; naive means UTC) is the reference for dates.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _DIGITS.fullmatch(text):
+        return float(int(text))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        logger.debug("ignoring unparseable Retry-After header %r", value)
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    reference = now or datetime.now(UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    return float(max(math.ceil((when - reference).total_seconds()), 1))
+
+
+class ApiStepHandler(StepHandler):
+    """A step handler whose ``process()`` calls an HTTP API through :attr:`client`.
+
+    ``handler_config`` keys: ``url`` (absolute http(s) base URL, required), ``params`` (default
+    query parameters), ``headers`` (merged over JSON ``Content-Type``/``Accept`` defaults),
+    ``timeout`` (seconds, default 30) and ``verify`` (TLS verification: bool, or a CA bundle path;
+    default True). Other keys (``type``...) are ignored. Invalid values raise
+    :class:`~tasker.errors.ConfigurationError` at construction.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.base_url: str = _validate_url(self.config.get("url"))
+        self.params: dict[str, Any] = _mapping(self.config, "params")
+        self.headers: dict[str, str] = {
+            **DEFAULT_HEADERS,
+            **{str(k): str(v) for k, v in _mapping(self.config, "headers").items()},
+        }
+        self.timeout: float = _timeout(self.config.get("timeout", DEFAULT_TIMEOUT))
+        self.verify: bool | str = _verify(self.config.get("verify", True))
+        self._client: httpx.Client | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """The HTTP client, created by :meth:`build_client` on first use."""
+        if self._client is None or self._client.is_closed:
+            client = self._client = self.build_client()
+            # Close the connection pool if the handler is dropped without close().
+            self._finalizer = weakref.finalize(self, client.close)
+        return self._client
+
+    def build_client(self) -> httpx.Client:
+        """Create the client from the config; override to add auth, transports, event hooks..."""
+        verify: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else self.verify
+        )
+        return httpx.Client(
+            base_url=self.base_url,
+            params=self.params,
+            headers=self.headers,
+            timeout=self.timeout,
+            verify=verify,
+        )
+
+    def close(self) -> None:
+        """Close the client if it was created; a later :attr:`client` access makes a new one."""
+        if self._finalizer is not None:
+            self._finalizer()  # closes the client, at most once
+            self._finalizer = None
+        self._client = None
+
+    def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
+        """Classify an HTTP response returned by ``process()`` and store its results.
+
+        Raises :class:`RetryableError` or :class:`PermanentError` for failing statuses. Outputs
+        that are neither an ``httpx.Response`` nor a dict with ``status`` are stored as-is. As
+        the engine builds a handler per attempt, the client is closed afterwards.
+        """
+        try:
+            if not _is_response(process_output):
+                super().process_results(step, process_output, initial_results)
+                return
+            self.check_response(process_output)
+            if step.results is initial_results or step.results == initial_results:
+                step.results = self.response_results(process_output)
+        finally:
+            self.close()
+
+    def check_response(self, response: httpx.Response | Mapping[str, Any]) -> None:
+        """Raise the error the response's status calls for; return if it is a success."""
+        status = _status(response)
+        if status in SUCCESS_STATUSES:
+            return
+        body = _body_text(response)
+        context: dict[str, Any] = {
+            "status": status,
+            "url": _url(response),
+            "body": body[:CONTEXT_BODY_LIMIT],
+            "headers": _headers(response),
+        }
+        if status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(_header(response, "Retry-After"))
+            raise RetryableError(
+                f"API call failed with retryable status {status}", retry_after=retry_after, context=context
+            )
+        if status in PERMANENT_STATUSES:
+            raise PermanentError(
+                f"API call failed with permanent status {status}: {body[:MESSAGE_BODY_LIMIT]}",
+                error_code=f"HTTP_{status}",
+                context=context,
+            )
+        raise RetryableError(
+            f"API call failed with server error {status}: {body[:MESSAGE_BODY_LIMIT]}", context=context
+        )
+
+    def response_results(self, response: httpx.Response | Mapping[str, Any]) -> Any:
+        """The results stored for a successful response (override to reshape them).
+
+        Default: the decoded body of a JSON response, otherwise ``{"status": ..., "body": text}``;
+        a dict output is stored unchanged.
+        """
+        if not isinstance(response, httpx.Response):
+            return dict(response)
+        if "json" in response.headers.get("Content-Type", "").lower():
+            try:
+                return response.json()
+            except ValueError:
+                logger.debug("response from %s claims JSON but does not parse", _url(response))
+        return {"status": response.status_code, "body": response.text}
+
+
+def _is_response(output: Any) -> bool:
+    return isinstance(output, httpx.Response) or (isinstance(output, Mapping) and "status" in output)
+
+
+def _status(response: httpx.Response | Mapping[str, Any]) -> int:
+    if isinstance(response, httpx.Response):
+        return response.status_code
+    try:
+        return int(response["status"])
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"response 'status' must be an integer, got {response['status']!r}") from exc
+
+
+def _url(response: httpx.Response | Mapping[str, Any]) -> str | None:
+    if not isinstance(response, httpx.Response):
+        url = response.get("url")
+        return None if url is None else str(url)
+    try:
+        request = response.request
+    except RuntimeError:  # a Response built without a request
+        return None
+    return str(request.url)
+
+
+def _body_text(response: httpx.Response | Mapping[str, Any]) -> str:
+    if isinstance(response, httpx.Response):
+        return response.text
+    body = response.get("body")
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        return body.decode("utf-8", errors="replace")
+    return body if isinstance(body, str) else repr(body)
+
+
+def _headers(response: httpx.Response | Mapping[str, Any]) -> dict[str, str]:
+    raw = response.headers if isinstance(response, httpx.Response) else response.get("headers") or {}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _header(response: httpx.Response | Mapping[str, Any], name: str) -> str | None:
+    if isinstance(response, httpx.Response):
+        value: str | None = response.headers.get(name)
+        return value
+    wanted = name.lower()
+    for key, value in _headers(response).items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _validate_url(url: Any) -> str:
+    if url is None or (isinstance(url, str) and not url.strip()):
+        raise ConfigurationError("ApiStepHandler: handler_config 'url' is required (the API's base URL)")
+    if not isinstance(url, str):
+        raise ConfigurationError(f"ApiStepHandler: handler_config 'url' must be a string, got {url!r}")
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError as exc:
+        raise ConfigurationError(f"ApiStepHandler: handler_config 'url' is not a valid URL: {url!r}") from exc
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ConfigurationError(
+            f"ApiStepHandler: handler_config 'url' must be an absolute http(s) URL with a host, got {url!r}"
+        )
+    return url.strip()
+
+
+def _mapping(config: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = config.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"ApiStepHandler: handler_config '{key}' must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
+        raise ConfigurationError(
+            f"ApiStepHandler: handler_config 'timeout' must be a positive number of seconds, got {value!r}"
+        )
+    return float(value)
+
+
+def _verify(value: Any) -> bool | str:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+        return value
+    raise ConfigurationError(
+        f"ApiStepHandler: handler_config 'verify' must be true/false or a CA bundle path, got {value!r}"
+    )
+
+
+__all__ = ["ApiStepHandler", "parse_retry_after"]
