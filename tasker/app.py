@@ -71,9 +71,7 @@ class Tasker:
         worker_id: str | None = None,
     ) -> None:
         self.config = TaskerConfig.coerce(dict(config) if isinstance(config, Mapping) else config)
-        self.db = Database(
-            resolve_database_url(database_url), pool_size=self.config.execution.max_concurrent_steps + 4
-        )
+        self.db = Database(resolve_database_url(database_url), pool_size=self.config.execution.max_concurrent_steps + 4)
         self.templates = TemplateRegistry()
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
         self.events = EventBus(
@@ -244,9 +242,7 @@ class Tasker:
             task, name, version, namespace = row
             steps = list(
                 session.scalars(
-                    select(WorkflowStep)
-                    .where(WorkflowStep.task_id == task_id)
-                    .order_by(WorkflowStep.workflow_step_id)
+                    select(WorkflowStep).where(WorkflowStep.task_id == task_id).order_by(WorkflowStep.workflow_step_id)
                 )
             )
             names = {s.workflow_step_id: s.name for s in steps}

@@ -43,7 +43,7 @@ class BackoffConfig(_Section):
     jitter_enabled: bool = True
     jitter_max_percentage: float = Field(default=0.1, ge=0, le=1)
     reenqueue_delays: dict[str, float] = Field(
-        default_factory=lambda: {"has_ready_steps": 0, "waiting_for_dependencies": 45, "processing": 10}
+        default_factory=lambda: {"has_ready_steps": 0.0, "waiting_for_dependencies": 45.0, "processing": 10.0}
     )
     default_reenqueue_delay: float = Field(default=30, ge=0)
     buffer_seconds: float = Field(default=5, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Callable
 
 from tasker import Tasker, TaskRequest, TaskView
@@ -34,12 +35,11 @@ def print_task(view: TaskView, echo: Echo) -> None:
 
 def run_demo(database_url: str, echo: Echo) -> int:
     """Run the example order workflow on ``database_url``; returns the process exit code."""
-    from tasker.examples.order import TEMPLATE_PATH
-
+    template_path = importlib.resources.files("tasker.examples.order") / "order_process.yaml"
     config = {"backoff": {"buffer_seconds": 0}}
     with Tasker(database_url, config=config) as app:
         app.migrate()
-        app.load_task_templates(TEMPLATE_PATH)
+        app.load_task_templates(str(template_path))
         echo(f"database: {database_url}")
         echo("workflow: validate_order -> {reserve_inventory, charge_payment} -> ship_order -> notify_customer")
         echo("charge_payment fails on its first attempt (gateway timeout) and is retried.\n")

@@ -7,6 +7,7 @@ instead of failing on a lock upgrade. PostgreSQL runs through psycopg 3.
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,9 +77,7 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(
-            self.engine.execution_options(tasker_readonly=True), expire_on_commit=False
-        )
+        self._reader = sessionmaker(self.engine.execution_options(tasker_readonly=True), expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -130,8 +129,6 @@ def alembic_config() -> Any:
     """An Alembic config pointing at the migrations shipped inside the package."""
     from alembic.config import Config
 
-    import tasker.migrations
-
     config = Config()
-    config.set_main_option("script_location", str(Path(tasker.migrations.__file__).parent))
+    config.set_main_option("script_location", str(importlib.resources.files("tasker.migrations")))
     return config

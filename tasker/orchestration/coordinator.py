@@ -153,9 +153,7 @@ class Coordinator:
 
     def _refresh(self, task: TaskInfo) -> str:
         with self.rt.db.read() as session:
-            row = session.execute(
-                select(Task.status, Task.started_at).where(Task.task_id == task.task_id)
-            ).one()
+            row = session.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
         task.status, task.started_at = row.status, row.started_at
         return task.status
 
@@ -210,7 +208,9 @@ class Coordinator:
         if written is None:
             return None
         duration = (now - task.created_at).total_seconds()
-        self.rt.metrics.task_finished(*task.labels, COMPLETE, duration, was_in_progress=written.from_state == IN_PROGRESS)
+        self.rt.metrics.task_finished(
+            *task.labels, COMPLETE, duration, was_in_progress=written.from_state == IN_PROGRESS
+        )
         logger.info("task %s (%s) complete in %.3fs", task.task_id, task.name, duration)
         task.status = COMPLETE
         self._publish_task(task, written, "completed", ctx)
@@ -236,9 +236,7 @@ class Coordinator:
         self.rt.metrics.task_finished(*task.labels, ERROR, duration, was_in_progress=written.from_state == IN_PROGRESS)
         logger.warning("task %s (%s) failed: steps in error %s", task.task_id, task.name, error_steps)
         task.status = ERROR
-        self._publish_task(
-            task, written, "failed", ctx, error_message="steps_in_error_state", error_steps=error_steps
-        )
+        self._publish_task(task, written, "failed", ctx, error_message="steps_in_error_state", error_steps=error_steps)
         return ERROR
 
     def _pend(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
@@ -285,11 +283,9 @@ class Coordinator:
     def recover_expired_claims(self, task: TaskInfo | None = None) -> int:
         """Return steps whose worker died (lease expired) to a retry-eligible ``error`` state."""
         now = utcnow()
-        recovered: list[tuple[WorkflowStep, dict[str, Any]]] = []
+        recovered: list[tuple[WorkflowStep, int, dict[str, Any]]] = []
         with self.rt.db.transaction() as session:
-            query = select(WorkflowStep).where(
-                WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now
-            )
+            query = select(WorkflowStep).where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now)
             if task is not None:
                 query = query.where(WorkflowStep.task_id == task.task_id)
             for row in session.scalars(query):
@@ -298,7 +294,7 @@ class Coordinator:
                 results = dict(row.results) if isinstance(row.results, dict) else {}
                 results.update(error=message, error_class="LeaseExpired", backtrace="")
                 retry_in = self.rt.config.backoff.calculate_backoff_seconds(attempts, self.rt.rng)
-                values = {
+                values: dict[str, Any] = {
                     "attempts": attempts, "last_attempted_at": now, "in_process": False,
                     "lease_expires_at": None, "claimed_by": None, "results": results,
                     "next_retry_at": now + timedelta(seconds=retry_in),
@@ -309,12 +305,12 @@ class Coordinator:
                     where=(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now), now=now,
                 )  # fmt: skip
                 if written is not None:
-                    recovered.append((row, values))
-        for row, values in recovered:
+                    recovered.append((row, attempts, results))
+        for row, attempts, results in recovered:
             logger.warning("step %s of task %s recovered after its lease expired", row.name, row.task_id)
             info = task or self.load_task(row.task_id)
             view = step_view(row, info.template)
-            view.attempts, view.status, view.results = values["attempts"], ERROR, values["results"]
+            view.attempts, view.status, view.results = attempts, ERROR, results
             self.rt.metrics.step_executed(*info.labels, view.name, ERROR, 0.0)
             self.rt.events.emit(
                 "step.failed",
@@ -405,7 +401,12 @@ class Coordinator:
     # -- events ---------------------------------------------------------------------------------------
 
     def _publish_task(
-        self, task: TaskInfo, transition: Transition, event_type: str, ctx: ExecutionContext | None, **extra: Any
+        self,
+        task: TaskInfo,
+        transition: Transition,
+        event_type: str,
+        ctx: ExecutionContext | None,
+        **extra: Any,
     ) -> None:
         name = transition.event
         if name is None:

@@ -279,9 +279,7 @@ def insert_task(
         for s in template.step_templates
     ]
     result = session.execute(
-        insert(WorkflowStep).returning(
-            WorkflowStep.workflow_step_id, WorkflowStep.name, sort_by_parameter_order=True
-        ),
+        insert(WorkflowStep).returning(WorkflowStep.workflow_step_id, WorkflowStep.name, sort_by_parameter_order=True),
         rows,
     )
     step_ids = {name: step_id for step_id, name in result}
@@ -300,7 +298,5 @@ def translate_integrity_error(exc: IntegrityError) -> Exception:
     """A duplicate identity hash becomes a ValidationError; anything else a StoreError."""
     text = str(exc.orig).lower()
     if "identity_hash" in text:
-        return ValidationError(
-            "identity_hash is identical to a request made in the last minute", field="identity_hash"
-        )
+        return ValidationError("identity_hash is identical to a request made in the last minute", field="identity_hash")
     return StoreError(f"could not create task: {exc.orig}")

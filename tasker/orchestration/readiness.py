@@ -43,9 +43,7 @@ def find_ready_steps(session: Session, task_id: int, now: datetime | None = None
     """The task's steps ready to execute now, by ascending id."""
     now = now or utcnow()
     return list(
-        session.scalars(
-            select(S).where(S.task_id == task_id, *ready_conditions(now)).order_by(S.workflow_step_id)
-        )
+        session.scalars(select(S).where(S.task_id == task_id, *ready_conditions(now)).order_by(S.workflow_step_id))
     )
 
 
@@ -136,16 +134,26 @@ def execution_context(session: Session, task_id: int, now: datetime | None = Non
             count_if(_permanently_blocked()),
             func.min(
                 case(
-                    (and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)), S.next_retry_at),
+                    (
+                        and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)),
+                        S.next_retry_at,
+                    ),
                     else_=None,
                 )
             ),
             func.min(case((S.in_process.is_(True), S.lease_expires_at), else_=None)),
         ).where(S.task_id == task_id)
     ).one()
+    total, pending, in_progress, completed, failed, ready, blocked = (int(v) for v in row[:7])
     return ExecutionContext(
-        task_id,
-        *(int(v) for v in row[:7]),
+        task_id=task_id,
+        total_steps=total,
+        pending_steps=pending,
+        in_progress_steps=in_progress,
+        completed_steps=completed,
+        failed_steps=failed,
+        ready_steps=ready,
+        permanently_blocked_steps=blocked,
         next_retry_at=_as_datetime(row[7]),
         next_lease_expiry=_as_datetime(row[8]),
     )

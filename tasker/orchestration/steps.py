@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
 from tasker.errors import PermanentError, RetryableError
+from tasker.handlers.base import StepHandler
 from tasker.models import WorkflowStep
 from tasker.models.base import utcnow
 from tasker.orchestration.payloads import iso, step_payload
@@ -92,8 +93,7 @@ class StepExecutor:
         else:
             pool = self._executor()
             futures = [
-                pool.submit(contextvars.copy_context().run, self.execute_one, task, task_view, row)
-                for row in ready
+                pool.submit(contextvars.copy_context().run, self.execute_one, task, task_view, row) for row in ready
             ]
             results = [f.result() for f in futures]
         outcomes = [o for o in results if o is not None]
@@ -137,19 +137,21 @@ class StepExecutor:
                 task, view, "started", step_dependencies=list(view.parent_names), step_inputs=view.inputs
             ),
         )
-        handler = template_step.handler(template_step.handler_config)
-        handler.bind_event_sink(self.rt.events.publish)
         sequence = StepSequence([view], lambda name: self._load_step(task, name), lambda: self._load_all(task))
         initial = view.results
         events.emit("step.before_handle", lambda: step_payload(task, view, "before_handle"))
         started = time.perf_counter()
+        handler: StepHandler | None = None
         try:
+            handler = template_step.handler(template_step.handler_config)
+            handler.bind_event_sink(self.rt.events.publish)
             output = handler.process(task_view, sequence, view)
             handler.process_results(view, output, initial)
-        except Exception as exc:
+        except Exception as exc:  # any handler failure (construction included) is a step failure
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)
         finally:
-            handler.bind_event_sink(None)
+            if handler is not None:
+                handler.bind_event_sink(None)
         return self._record_success(task, view, token, time.perf_counter() - started)
 
     def _claim(self, task: TaskInfo, row: WorkflowStep, token: str) -> tuple[StepView, Transition | None]:
@@ -262,7 +264,8 @@ class StepExecutor:
         error_code = exc.error_code if isinstance(exc, PermanentError) else None
         if error_code:
             results["error_code"] = error_code
-        values = {
+        backoff_request = backoff if explicit else None
+        values: dict[str, Any] = {
             "attempts": attempts,
             "last_attempted_at": end,
             "processed": False,
@@ -271,7 +274,7 @@ class StepExecutor:
             "claimed_by": None,
             "results": results,
             "retryable": retryable,
-            "backoff_request_seconds": backoff if explicit else None,
+            "backoff_request_seconds": backoff_request,
             "next_retry_at": next_retry_at,
         }
         meta = {
@@ -288,9 +291,14 @@ class StepExecutor:
             finished = self._finish(view, token, ERROR, meta, values)
         if not finished:
             return StepOutcome(view, "lost")
-        view.attempts, view.status, view.results, view.retryable = attempts, ERROR, values["results"], retryable
+        view.attempts, view.status, view.results, view.retryable = (
+            attempts,
+            ERROR,
+            values["results"],
+            retryable,
+        )
         view.in_process, view.last_attempted_at, view.next_retry_at = False, end, next_retry_at
-        view.backoff_request_seconds = values["backoff_request_seconds"]
+        view.backoff_request_seconds = backoff_request
         self.rt.metrics.step_executed(*task.labels, view.name, ERROR, duration)
         logger.error(
             "step %s of task %s failed (attempt %d/%d): %s",
@@ -338,9 +346,6 @@ class StepExecutor:
     def _load_all(self, task: TaskInfo) -> list[StepView]:
         with self.rt.db.read() as session:
             rows = session.scalars(
-                select(WorkflowStep)
-                .where(WorkflowStep.task_id == task.task_id)
-                .order_by(WorkflowStep.workflow_step_id)
+                select(WorkflowStep).where(WorkflowStep.task_id == task.task_id).order_by(WorkflowStep.workflow_step_id)
             )
             return [step_view(r, task.template) for r in rows]
-

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tasker.errors import GuardFailedError, InvalidStateTransition
@@ -37,6 +37,25 @@ from tasker.state.states import (
 )
 
 Kind = Literal["task", "step"]
+
+_TASKS, _STEPS = cast(Table, Task.__table__), cast(Table, WorkflowStep.__table__)
+_TASK_LOG = cast(Table, TaskTransition.__table__)
+_STEP_LOG = cast(Table, WorkflowStepTransition.__table__)
+#: Core tables (not ORM entities) on the hot path: no ORM bulk-persistence overhead per statement.
+_TABLES: dict[str, tuple[Any, Any, Any, Any]] = {
+    "task": (_TASKS, _TASK_LOG, _TASKS.c.task_id, _TASK_LOG.c.task_id),
+    "step": (_STEPS, _STEP_LOG, _STEPS.c.workflow_step_id, _STEP_LOG.c.workflow_step_id),
+}
+_EDGES = cast(Table, WorkflowStepEdge.__table__)
+_DECREMENT_CHILDREN = (
+    update(_STEPS)
+    .where(
+        _STEPS.c.workflow_step_id.in_(
+            select(_EDGES.c.to_step_id).where(_EDGES.c.from_step_id == bindparam("parent_id"))
+        )
+    )
+    .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1)
+)
 
 
 @dataclass(frozen=True)
@@ -71,26 +90,19 @@ def apply_transition(
     claim's readiness checks). The edge itself is not checked here: callers use allowed edges.
     """
     now = now or utcnow()
-    entity, log, fk = (
-        (Task, TaskTransition, TaskTransition.task_id)
-        if kind == "task"
-        else (WorkflowStep, WorkflowStepTransition, WorkflowStepTransition.workflow_step_id)
-    )
-    pk = entity.task_id if kind == "task" else WorkflowStep.workflow_step_id
+    entity, log, pk, fk = _TABLES[kind]
     result = session.execute(
         update(entity)
-        .where(pk == entity_id, entity.status == from_state, *where)
+        .where(pk == entity_id, entity.c.status == from_state, *where)
         .values(status=to_state, updated_at=now, **(values or {}))
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     previous = session.execute(
         update(log)
-        .where(fk == entity_id, log.most_recent.is_(True))
+        .where(fk == entity_id, log.c.most_recent.is_(True))
         .values(most_recent=False)
-        .returning(log.sort_key)
-        .execution_options(synchronize_session=False)
+        .returning(log.c.sort_key)
     ).scalar()
     sort_key = (previous or 0) + 1
     meta = dict(metadata or {})
@@ -109,15 +121,16 @@ def apply_transition(
         )
     )
     if kind == "step" and to_state in COMPLETED_STATES and from_state not in COMPLETED_STATES:
-        children = select(WorkflowStepEdge.to_step_id).where(WorkflowStepEdge.from_step_id == entity_id)
-        session.execute(
-            update(WorkflowStep)
-            .where(WorkflowStep.workflow_step_id.in_(children))
-            .values(unsatisfied_parents=WorkflowStep.unsatisfied_parents - 1)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_DECREMENT_CHILDREN, {"parent_id": entity_id})
     return Transition(
-        kind, entity_id, from_state, to_state, event_for_transition(kind, from_state, to_state), sort_key, now, meta
+        kind,
+        entity_id,
+        from_state,
+        to_state,
+        event_for_transition(kind, from_state, to_state),
+        sort_key,
+        now,
+        meta,
     )
 
 
@@ -213,9 +226,7 @@ class TaskStateMachine(_StateMachine):
     def history(self) -> list[TaskTransition]:
         return list(
             self.session.scalars(
-                select(TaskTransition)
-                .where(TaskTransition.task_id == self.entity_id)
-                .order_by(TaskTransition.sort_key)
+                select(TaskTransition).where(TaskTransition.task_id == self.entity_id).order_by(TaskTransition.sort_key)
             )
         )
 
@@ -229,9 +240,7 @@ class StepStateMachine(_StateMachine):
 
     @property
     def current_state(self) -> str:
-        status = self.session.scalar(
-            select(WorkflowStep.status).where(WorkflowStep.workflow_step_id == self.entity_id)
-        )
+        status = self.session.scalar(select(WorkflowStep.status).where(WorkflowStep.workflow_step_id == self.entity_id))
         if status is None:
             raise LookupError(f"no step with id {self.entity_id}")
         return status
