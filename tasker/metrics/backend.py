@@ -1,0 +1,353 @@
+"""MetricsBackend: one app's Prometheus metrics, the engine's recording methods, and rendering.
+
+Each backend owns a ``prometheus_client.CollectorRegistry`` (never the global ``REGISTRY``), so several apps
+in one process do not interfere. The engine calls the recording methods (``task_created``, ``step_executed``,
+...) where things happen; anything else can use the generic ``counter``/``gauge``/``histogram`` get-or-create
+API.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest as generate_text
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
+
+from tasker.config import JOB_BUCKETS, MetricsConfig
+from tasker.errors import MetricsError
+from tasker.metrics import export, multiprocess
+
+if TYPE_CHECKING:
+    from tasker.metrics.catalog import MetricKind, MultiprocessMode
+
+logger = logging.getLogger(__name__)
+
+# prometheus_client leaves this one unannotated.
+_generate_openmetrics = cast(Callable[[CollectorRegistry], bytes], openmetrics_exposition.generate_latest)
+
+#: The formats ``MetricsBackend.render`` accepts.
+FORMATS = ("prometheus", "openmetrics", "json", "csv")
+
+#: Statuses ``task_finished`` accepts (a task's terminal states).
+TASK_FINISHED_STATUSES = frozenset({"complete", "error", "cancelled", "resolved_manually"})
+#: Statuses ``step_executed`` accepts (the outcome of one attempt).
+STEP_EXECUTED_STATUSES = frozenset({"complete", "error"})
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+_TASKS_CREATED = "tasker_tasks_created_total"
+_TASKS_FINISHED = "tasker_tasks_finished_total"
+_TASK_DURATION = "tasker_task_duration_seconds"
+_TASK_QUEUE_WAIT = "tasker_task_queue_wait_seconds"
+_TASKS_IN_PROGRESS = "tasker_tasks_in_progress"
+_STEP_EXECUTIONS = "tasker_step_executions_total"
+_STEP_DURATION = "tasker_step_duration_seconds"
+_STEP_RETRIES = "tasker_step_retries_total"
+_STEP_RETRIES_EXHAUSTED = "tasker_step_retries_exhausted_total"
+_SUBSCRIBER_ERRORS = "tasker_event_subscriber_errors_total"
+
+
+class CounterInstrument(Protocol):
+    """What ``MetricsBackend.counter`` returns."""
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount`` (>= 0)."""
+
+
+class GaugeInstrument(Protocol):
+    """What ``MetricsBackend.gauge`` returns."""
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount``."""
+
+    def dec(self, amount: float = 1) -> None:
+        """Subtract ``amount``."""
+
+    def set(self, value: float) -> None:
+        """Set the value."""
+
+
+class HistogramInstrument(Protocol):
+    """What ``MetricsBackend.histogram`` returns."""
+
+    def observe(self, amount: float) -> None:
+        """Record one observation."""
+
+
+class _NoopInstrument:
+    """Accepts every instrument call and records nothing (metrics disabled)."""
+
+    __slots__ = ()
+
+    def inc(self, amount: float = 1) -> None:
+        """Do nothing."""
+
+    def dec(self, amount: float = 1) -> None:
+        """Do nothing."""
+
+    def set(self, value: float) -> None:
+        """Do nothing."""
+
+    def observe(self, amount: float) -> None:
+        """Do nothing."""
+
+
+_NOOP = _NoopInstrument()
+
+
+@dataclass(slots=True)
+class _Family:
+    """A created metric, its fixed label names and its children cached by label values."""
+
+    kind: MetricKind
+    labelnames: tuple[str, ...]
+    metric: MetricWrapperBase
+    buckets: tuple[float, ...] | None
+    labelset: frozenset[str] = field(init=False)
+    children: dict[tuple[str, ...], Any] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labelset = frozenset(self.labelnames)
+
+    def child(self, values: tuple[str, ...]) -> Any:
+        child = self.children.get(values)
+        if child is None:
+            # labels() is itself a locked get-or-create, so two racing threads store the same object.
+            child = self.children[values] = self.metric.labels(*values) if values else self.metric
+        return child
+
+
+def _validate_name(kind: MetricKind, name: str) -> None:
+    if not _METRIC_NAME.match(name):
+        raise MetricsError(f"invalid metric name {name!r}: must match {_METRIC_NAME.pattern}")
+    if kind == "counter":
+        if not name.endswith("_total") or name == "_total":
+            raise MetricsError(f"invalid counter name {name!r}: counter names must end with '_total'")
+    elif name.endswith("_total"):
+        raise MetricsError(f"invalid {kind} name {name!r}: only counter names may end with '_total'")
+
+
+def _normalize_buckets(buckets: Sequence[float]) -> tuple[float, ...]:
+    bounds = tuple(float(bound) for bound in buckets if bound != float("inf"))
+    if not bounds:
+        raise MetricsError("histogram buckets must not be empty")
+    if any(low >= high for low, high in itertools.pairwise(bounds)):
+        raise MetricsError(f"histogram buckets must be strictly increasing, got {list(buckets)}")
+    return bounds
+
+
+class MetricsBackend:
+    """One app's metrics: a private Prometheus registry, engine recording methods, and exports.
+
+    With ``enabled=False`` every instrument is a no-op and rendering raises ``MetricsError``.
+    """
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        buckets: Sequence[float] = JOB_BUCKETS,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._enabled = enabled
+        self._buckets = _normalize_buckets(buckets)
+        self._registry = registry if registry is not None else CollectorRegistry()
+        self._families: dict[str, _Family] = {}
+        self._lock = threading.Lock()
+        if not enabled:
+            return
+        if multiprocess.multiprocess_dir() and not multiprocess.values_are_multiprocess():
+            logger.warning(
+                "%s is set but prometheus_client was imported before it was: this process's metrics are "
+                "not written to the multiprocess directory",
+                multiprocess.ENV_VAR,
+            )
+        # Imported here rather than at module level: ``import tasker`` must not load the catalog module, or
+        # ``python -m tasker.metrics.catalog`` would find it already imported and warn.
+        from tasker.metrics.catalog import ENGINE_METRICS
+
+        for spec in ENGINE_METRICS.values():
+            self._create(spec.kind, spec.name, spec.labels, self._buckets, spec.help, spec.multiprocess_mode or "all")
+
+    @classmethod
+    def from_config(cls, config: MetricsConfig) -> MetricsBackend:
+        """A backend configured by the app's ``metrics`` config section."""
+        return cls(enabled=config.enabled, buckets=config.buckets)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether metrics are recorded."""
+        return self._enabled
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """This backend's own Prometheus registry."""
+        return self._registry
+
+    # -- generic get-or-create API ------------------------------------------------------------------------
+
+    def counter(self, name: str, **labels: str) -> CounterInstrument:
+        """The counter child for these labels (created on first use; the same object afterwards)."""
+        return cast(CounterInstrument, self._instrument("counter", name, labels, None))
+
+    def gauge(self, name: str, **labels: str) -> GaugeInstrument:
+        """The gauge child for these labels (created on first use; the same object afterwards)."""
+        return cast(GaugeInstrument, self._instrument("gauge", name, labels, None))
+
+    def histogram(self, name: str, buckets: Sequence[float] | None = None, **labels: str) -> HistogramInstrument:
+        """The histogram child for these labels; ``buckets`` (default: the backend's) apply at creation."""
+        return cast(HistogramInstrument, self._instrument("histogram", name, labels, buckets))
+
+    def _instrument(
+        self, kind: MetricKind, name: str, labels: Mapping[str, str], buckets: Sequence[float] | None
+    ) -> Any:
+        family = self._families.get(name)
+        if family is None:
+            _validate_name(kind, name)
+            if not self._enabled:
+                return _NOOP
+            with self._lock:
+                family = self._families.get(name) or self._create(
+                    kind,
+                    name,
+                    tuple(labels),
+                    self._buckets if buckets is None else _normalize_buckets(buckets),
+                    f"Tasker {kind} metric: {name}",
+                )
+        if family.kind != kind:
+            raise MetricsError(f"metric {name!r} is a {family.kind}, not a {kind}")
+        if labels.keys() != family.labelset:
+            raise MetricsError(f"metric {name!r} has label names {sorted(family.labelnames)}, got {sorted(labels)}")
+        if buckets is not None and _normalize_buckets(buckets) != family.buckets:
+            raise MetricsError(f"histogram {name!r} has buckets {list(family.buckets or ())}, got {list(buckets)}")
+        return family.child(tuple(labels[label] for label in family.labelnames))
+
+    def _create(
+        self,
+        kind: MetricKind,
+        name: str,
+        labelnames: tuple[str, ...],
+        buckets: tuple[float, ...],
+        documentation: str,
+        multiprocess_mode: MultiprocessMode = "all",
+    ) -> _Family:
+        """Create and register a metric; call with the lock held (or from ``__init__``)."""
+        for label in labelnames:
+            if not _LABEL_NAME.match(label) or label.startswith("__"):
+                raise MetricsError(f"metric {name!r}: invalid label name {label!r}")
+        metric: MetricWrapperBase
+        try:
+            if kind == "counter":
+                metric = Counter(name, documentation, labelnames, registry=self._registry)
+            elif kind == "gauge":
+                metric = Gauge(
+                    name,
+                    documentation,
+                    labelnames,
+                    registry=self._registry,
+                    multiprocess_mode=multiprocess_mode,
+                )
+            else:
+                metric = Histogram(name, documentation, labelnames, registry=self._registry, buckets=buckets)
+        except ValueError as exc:
+            raise MetricsError(f"cannot create {kind} {name!r}: {exc}") from exc
+        family = _Family(kind, labelnames, metric, buckets if kind == "histogram" else None)
+        self._families[name] = family
+        return family
+
+    # -- engine recording methods (no-ops when disabled) ------------------------------------------------
+
+    def task_created(self, namespace: str, task: str, version: str) -> None:
+        """Count a created task."""
+        if self._enabled:
+            self._families[_TASKS_CREATED].child((namespace, task, version)).inc()
+
+    def task_started(self, namespace: str, task: str, version: str, queue_wait: float | None) -> None:
+        """A worker picked the task up: one more in progress; ``queue_wait`` (s since due) if known."""
+        if self._enabled:
+            values = (namespace, task, version)
+            self._families[_TASKS_IN_PROGRESS].child(values).inc()
+            if queue_wait is not None:
+                # Clock skew between hosts can make the wait negative.
+                self._families[_TASK_QUEUE_WAIT].child(values).observe(max(queue_wait, 0.0))
+
+    def task_paused(self, namespace: str, task: str, version: str) -> None:
+        """The task went back to pending (waiting for a retry or dependencies): one fewer in progress."""
+        if self._enabled:
+            self._families[_TASKS_IN_PROGRESS].child((namespace, task, version)).dec()
+
+    def task_finished(
+        self,
+        namespace: str,
+        task: str,
+        version: str,
+        status: str,
+        duration: float,
+        was_in_progress: bool = True,
+    ) -> None:
+        """The task reached terminal ``status``; ``duration`` is seconds since creation."""
+        if not self._enabled:
+            return
+        if status not in TASK_FINISHED_STATUSES:
+            raise MetricsError(f"task_finished: status {status!r} is not one of {sorted(TASK_FINISHED_STATUSES)}")
+        values = (namespace, task, version)
+        self._families[_TASKS_FINISHED].child((*values, status)).inc()
+        self._families[_TASK_DURATION].child((*values, status)).observe(max(duration, 0.0))
+        if was_in_progress:
+            self._families[_TASKS_IN_PROGRESS].child(values).dec()
+
+    def step_executed(self, namespace: str, task: str, version: str, step: str, status: str, duration: float) -> None:
+        """One step attempt ended with ``status`` (complete or error) after ``duration`` seconds."""
+        if not self._enabled:
+            return
+        if status not in STEP_EXECUTED_STATUSES:
+            raise MetricsError(f"step_executed: status {status!r} is not one of {sorted(STEP_EXECUTED_STATUSES)}")
+        values = (namespace, task, version, step, status)
+        self._families[_STEP_EXECUTIONS].child(values).inc()
+        self._families[_STEP_DURATION].child(values).observe(max(duration, 0.0))
+
+    def step_retried(self, namespace: str, task: str, version: str, step: str) -> None:
+        """A failed step was scheduled for another attempt."""
+        if self._enabled:
+            self._families[_STEP_RETRIES].child((namespace, task, version, step)).inc()
+
+    def step_retries_exhausted(self, namespace: str, task: str, version: str, step: str) -> None:
+        """A failed step has no attempts left."""
+        if self._enabled:
+            self._families[_STEP_RETRIES_EXHAUSTED].child((namespace, task, version, step)).inc()
+
+    def subscriber_error(self, subscriber: str, event: str) -> None:
+        """An event subscriber raised while handling ``event``."""
+        if self._enabled:
+            self._families[_SUBSCRIBER_ERRORS].child((subscriber, event)).inc()
+
+    # -- rendering --------------------------------------------------------------------------------------
+
+    def exposition_registry(self) -> CollectorRegistry:
+        """The registry to expose: this backend's, or a fresh multiprocess one when the env var is set."""
+        if not self._enabled:
+            raise MetricsError("metrics are disabled")
+        if multiprocess.multiprocess_dir():
+            return multiprocess.multiprocess_registry()
+        return self._registry
+
+    def render(self, fmt: str = "prometheus") -> str:
+        """The metrics as ``prometheus`` text (0.0.4), ``openmetrics``, ``json`` or ``csv``."""
+        if fmt not in FORMATS:
+            raise MetricsError(f"unknown metrics format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+        registry = self.exposition_registry()
+        if fmt == "prometheus":
+            return generate_text(registry).decode("utf-8")
+        if fmt == "openmetrics":
+            return _generate_openmetrics(registry).decode("utf-8")
+        points = export.collect_points(registry)
+        encode = export.to_json if fmt == "json" else export.to_csv
+        return encode(points, export.export_timestamp())

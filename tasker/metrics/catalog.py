@@ -1,0 +1,121 @@
+"""The engine's metric catalog: every metric tasker records, as data.
+
+This is the one source of truth: :class:`~tasker.metrics.MetricsBackend` creates its engine metrics from it
+and ``docs/metrics.md`` embeds :func:`render_catalog_markdown` (print it with
+``python -m tasker.metrics.catalog``).
+Labels are bounded (namespace, task, version, step, status, subscriber, event), never ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+MetricKind = Literal["counter", "gauge", "histogram"]
+
+#: Gauge aggregation modes of prometheus_client's multiprocess mode.
+MultiprocessMode = Literal[
+    "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"
+]
+
+_TASK = ("namespace", "task", "version")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric's definition: name, kind, help text, label names and multiprocess gauge mode."""
+
+    name: str
+    kind: MetricKind
+    help: str
+    labels: tuple[str, ...]
+    multiprocess_mode: MultiprocessMode | None = None
+
+
+def _catalog(*specs: MetricSpec) -> Mapping[str, MetricSpec]:
+    return MappingProxyType({spec.name: spec for spec in specs})
+
+
+#: The engine metrics by name, in documentation order.
+ENGINE_METRICS: Mapping[str, MetricSpec] = _catalog(
+    MetricSpec(
+        "tasker_tasks_created_total",
+        "counter",
+        "Tasks created.",
+        _TASK,
+    ),
+    MetricSpec(
+        "tasker_tasks_finished_total",
+        "counter",
+        "Tasks that reached a terminal status (complete, error, cancelled, resolved_manually).",
+        (*_TASK, "status"),
+    ),
+    MetricSpec(
+        "tasker_task_duration_seconds",
+        "histogram",
+        "Seconds from task creation to its terminal status.",
+        (*_TASK, "status"),
+    ),
+    MetricSpec(
+        "tasker_task_queue_wait_seconds",
+        "histogram",
+        "Seconds from when a task was due to when a worker picked it up.",
+        _TASK,
+    ),
+    MetricSpec(
+        "tasker_tasks_in_progress",
+        "gauge",
+        "Tasks currently being processed.",
+        _TASK,
+        multiprocess_mode="livesum",
+    ),
+    MetricSpec(
+        "tasker_step_executions_total",
+        "counter",
+        "Step execution attempts by outcome (complete or error).",
+        (*_TASK, "step", "status"),
+    ),
+    MetricSpec(
+        "tasker_step_duration_seconds",
+        "histogram",
+        "Seconds one step execution attempt took.",
+        (*_TASK, "step", "status"),
+    ),
+    MetricSpec(
+        "tasker_step_retries_total",
+        "counter",
+        "Failed steps scheduled for another attempt.",
+        (*_TASK, "step"),
+    ),
+    MetricSpec(
+        "tasker_step_retries_exhausted_total",
+        "counter",
+        "Failed steps with no attempts left.",
+        (*_TASK, "step"),
+    ),
+    MetricSpec(
+        "tasker_event_subscriber_errors_total",
+        "counter",
+        "Exceptions raised by event subscribers (the workflow carried on).",
+        ("subscriber", "event"),
+    ),
+)
+
+
+def render_catalog_markdown() -> str:
+    """The catalog as a Markdown table (the generated section of ``docs/metrics.md``)."""
+    lines = [
+        "| Metric | Type | Labels | Description |",
+        "| --- | --- | --- | --- |",
+    ]
+    for spec in ENGINE_METRICS.values():
+        kind = spec.kind if spec.multiprocess_mode is None else f"{spec.kind} ({spec.multiprocess_mode})"
+        labels = ", ".join(f"`{label}`" for label in spec.labels)
+        lines.append(f"| `{spec.name}` | {kind} | {labels} | {spec.help} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_catalog_markdown(), end="")
