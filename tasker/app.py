@@ -71,7 +71,11 @@ class Tasker:
         worker_id: str | None = None,
     ) -> None:
         self.config = TaskerConfig.coerce(dict(config) if isinstance(config, Mapping) else config)
-        self.db = Database(resolve_database_url(database_url), pool_size=self.config.execution.max_concurrent_steps + 4)
+        self.db = Database(
+            resolve_database_url(database_url),
+            pool_size=self.config.execution.max_concurrent_steps + 4,
+            sqlite_synchronous=self.config.database.sqlite_synchronous,
+        )
         self.templates = TemplateRegistry()
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
         self.events = EventBus(

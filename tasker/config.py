@@ -66,6 +66,14 @@ class BackoffConfig(_Section):
         return max(0.0, min(float(seconds), self.max_backoff_seconds))
 
 
+class DatabaseConfig(_Section):
+    """Database options (the URL itself is the ``database_url`` argument or ``TASKER_DATABASE_URL``)."""
+
+    #: SQLite durability: FULL syncs the WAL on every commit (a completed step survives power loss);
+    #: NORMAL is faster and survives application crashes but may lose the last commits on power loss.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
 class ExecutionConfig(_Section):
     """How steps run: concurrency of one pass, step claim leases."""
 
@@ -138,6 +146,7 @@ class TaskerConfig(_Section):
 
     environment: str = Field(default_factory=lambda: os.environ.get("TASKER_ENV", "development"))
     executor: Literal["inline", "worker", "celery"] = "inline"
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)

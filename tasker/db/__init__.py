@@ -7,10 +7,11 @@ instead of failing on a lock upgrade. PostgreSQL runs through psycopg 3.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -42,7 +43,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -54,7 +55,7 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """One engine and its session factories; owned by one ``Tasker`` app."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "FULL") -> None:
         self.url = normalize_url(url)
         try:
             parsed = make_url(self.url)
@@ -75,20 +76,24 @@ class Database:
                 f"the driver for {self.dialect} is not installed: pip install 'tasker-engine[postgres]'"
             ) from exc
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time; queueing this process's writers on a lock hands the write lock
+        # over at once, instead of each waiting thread polling in SQLite's sleeping busy handler.
+        self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
         self._reader = sessionmaker(self.engine.execution_options(tasker_readonly=True), expire_on_commit=False)
 
-    @contextmanager
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls back on error; DB errors become StoreError."""
+        lock = self._write_lock or contextlib.nullcontext()
         try:
-            with self._writer.begin() as session:
+            with lock, self._writer.begin() as session:
                 yield session
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
 
-    @contextmanager
+    @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session (no write lock on SQLite)."""
         try:

@@ -18,10 +18,10 @@ from tasker.errors import InvalidStateTransition, TaskNotFoundError
 from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
 from tasker.models.base import utcnow
 from tasker.orchestration.payloads import step_payload, task_payload
-from tasker.orchestration.readiness import ExecutionContext, execution_context, find_ready_steps
+from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.orchestration.steps import StepExecutor
-from tasker.state.machine import Transition, apply_transition
+from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import (
     CANCELLED,
     COMPLETE,
@@ -37,6 +37,7 @@ from tasker.views import TaskView
 logger = logging.getLogger(__name__)
 
 _MAX_FINALIZE_ATTEMPTS = 5
+_RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
 
 
 class Coordinator:
@@ -302,14 +303,14 @@ class Coordinator:
                 written = apply_transition(
                     session, "step", row.workflow_step_id, IN_PROGRESS, ERROR,
                     {"reason": "lease_expired", "attempt_number": attempts}, values,
-                    where=(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now), now=now,
+                    statement=_RECOVER, params={"b_now": now}, now=now,
                 )  # fmt: skip
                 if written is not None:
                     recovered.append((row, attempts, results))
         for row, attempts, results in recovered:
             logger.warning("step %s of task %s recovered after its lease expired", row.name, row.task_id)
             info = task or self.load_task(row.task_id)
-            view = step_view(row, info.template)
+            view = step_view(row, info.parents(row.name))
             view.attempts, view.status, view.results = attempts, ERROR, results
             self.rt.metrics.step_executed(*info.labels, view.name, ERROR, 0.0)
             self.rt.events.emit(
@@ -355,7 +356,7 @@ class Coordinator:
             self.rt.metrics.task_paused(*task.labels)
         task.status = CANCELLED
         for row, step_t in step_transitions:
-            view = step_view(row, task.template)
+            view = step_view(row, task.parents(row.name))
             self.rt.events.emit(
                 "step.cancelled",
                 lambda: step_payload(task, view, "cancelled", from_state=step_t.from_state, to_state=CANCELLED),  # noqa: B023
@@ -384,7 +385,7 @@ class Coordinator:
                     session, "task", task_id, ERROR, PENDING, {"reason": "step resolved manually"},
                     {"run_at": utcnow(), "completed_at": None},
                 )  # fmt: skip
-        view = step_view(row, task.template)
+        view = step_view(row, task.parents(row.name))
         view.status = RESOLVED_MANUALLY
         if step_t is not None:
             self.rt.events.emit(

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tasker.models import WorkflowStep
-from tasker.models.base import utcnow
+from tasker.models.base import UTCDateTime, utcnow
 from tasker.state.states import COMPLETED_STATES, ERROR, IN_PROGRESS, PENDING
 
 S = WorkflowStep
 
 
-def ready_conditions(now: datetime) -> tuple[ColumnElement[bool], ...]:
+def ready_conditions(now: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
     """SQL conditions of §1.13 ``ready_for_execution`` (with the port's fixes Q3/Q4)."""
     return (
         S.status.in_((PENDING, ERROR)),
@@ -39,12 +39,19 @@ def _permanently_blocked() -> ColumnElement[bool]:
     return and_(S.status == ERROR, or_(S.attempts >= S.retry_limit, S.retryable.is_(False)))
 
 
-def find_ready_steps(session: Session, task_id: int, now: datetime | None = None) -> list[WorkflowStep]:
-    """The task's steps ready to execute now, by ascending id."""
-    now = now or utcnow()
-    return list(
-        session.scalars(select(S).where(S.task_id == task_id, *ready_conditions(now)).order_by(S.workflow_step_id))
-    )
+#: Bind parameter ``b_now`` of the prebuilt readiness statements.
+NOW: BindParameter[datetime] = bindparam("b_now", type_=UTCDateTime())
+_STEPS = cast(Table, WorkflowStep.__table__)
+_READY = (
+    select(_STEPS)
+    .where(_STEPS.c.task_id == bindparam("b_task"), *ready_conditions(NOW))
+    .order_by(_STEPS.c.workflow_step_id)
+)
+
+
+def find_ready_steps(session: Session, task_id: int, now: datetime | None = None) -> list[Any]:
+    """The task's steps ready to execute now (rows of the steps table), by ascending id."""
+    return list(session.execute(_READY, {"b_task": task_id, "b_now": now or utcnow()}))
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tasker.config import TaskerConfig
 from tasker.db import Database
-from tasker.models import WorkflowStep
-from tasker.templates import TaskTemplate, TemplateRegistry
+from tasker.templates import StepTemplate, TaskTemplate, TemplateRegistry
 from tasker.views import StepView
 
 if TYPE_CHECKING:
@@ -55,9 +55,22 @@ class TaskInfo:
         """(namespace, task, version) metric labels."""
         return (self.namespace, self.name, self.version)
 
+    @cached_property
+    def _steps(self) -> dict[str, StepTemplate]:
+        return {s.name: s for s in self.template.step_templates}
 
-def step_view(row: WorkflowStep, template: TaskTemplate) -> StepView:
-    """A detached snapshot of a step row."""
+    def step_template(self, name: str) -> StepTemplate:
+        """The template of step ``name`` (constant time, whatever the size of the task)."""
+        return self._steps[name]
+
+    def parents(self, name: str) -> tuple[str, ...]:
+        """Names of the steps ``name`` depends on."""
+        step = self._steps.get(name)
+        return tuple(step.all_dependencies()) if step is not None else ()
+
+
+def step_view(row: Any, parents: tuple[str, ...] = ()) -> StepView:
+    """A detached snapshot of a step row (ORM object or Core row)."""
     return StepView(
         step_id=row.workflow_step_id,
         task_id=row.task_id,
@@ -76,9 +89,5 @@ def step_view(row: WorkflowStep, template: TaskTemplate) -> StepView:
         backoff_request_seconds=row.backoff_request_seconds,
         in_process=row.in_process,
         skippable=row.skippable,
-        parent_names=tuple(template.step(row.name).all_dependencies()) if _has_step(template, row.name) else (),
+        parent_names=parents,
     )
-
-
-def _has_step(template: TaskTemplate, name: str) -> bool:
-    return any(s.name == name for s in template.step_templates)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import StatementError
 
 from tasker.errors import PermanentError, RetryableError
@@ -26,15 +26,19 @@ from tasker.handlers.base import StepHandler
 from tasker.models import WorkflowStep
 from tasker.models.base import utcnow
 from tasker.orchestration.payloads import iso, step_payload
-from tasker.orchestration.readiness import ready_conditions
+from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
-from tasker.state.machine import Transition, apply_transition
+from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING
 from tasker.views import StepSequence, StepView, TaskView
 
 logger = logging.getLogger(__name__)
 
 BACKTRACE_LINES = 10
+
+
+_CLAIM = status_update("step").where(*ready_conditions(NOW))
+_FINISH = status_update("step").where(WorkflowStep.claimed_by == bindparam("b_token"))
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class StepExecutor:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def execute(self, task: TaskInfo, task_view: TaskView, ready: list[WorkflowStep]) -> list[StepOutcome]:
+    def execute(self, task: TaskInfo, task_view: TaskView, ready: list[Any]) -> list[StepOutcome]:
         """Execute ``ready`` steps; returns the outcome of each step actually attempted."""
         events = self.rt.events
         events.emit(
@@ -110,7 +114,7 @@ class StepExecutor:
 
     # -- one step --------------------------------------------------------------------------------
 
-    def execute_one(self, task: TaskInfo, task_view: TaskView, row: WorkflowStep) -> StepOutcome | None:
+    def execute_one(self, task: TaskInfo, task_view: TaskView, row: Any) -> StepOutcome | None:
         """Claim and run one step; None when another runner got it first."""
         token = f"{self.rt.worker_id}/{secrets.token_hex(4)}"
         try:
@@ -118,7 +122,7 @@ class StepExecutor:
         except _ClaimLost:
             return None
         view, retry = claimed
-        template_step = task.template.step(view.name)
+        template_step = task.step_template(view.name)
         events = self.rt.events
         if retry is not None:
             self.rt.metrics.step_retried(*task.labels, view.name)
@@ -154,17 +158,16 @@ class StepExecutor:
                 handler.bind_event_sink(None)
         return self._record_success(task, view, token, time.perf_counter() - started)
 
-    def _claim(self, task: TaskInfo, row: WorkflowStep, token: str) -> tuple[StepView, Transition | None]:
+    def _claim(self, task: TaskInfo, row: Any, token: str) -> tuple[StepView, Transition | None]:
         now = utcnow()
         retry: Transition | None = None
         try:
             with self.rt.db.transaction() as session:
-                conditions = ready_conditions(now)
                 if row.status == ERROR:
                     retry = apply_transition(
                         session, "step", row.workflow_step_id, ERROR, PENDING,
                         {"retry_attempt": row.attempts + 1}, {"next_retry_at": None},
-                        where=conditions, now=now,
+                        statement=_CLAIM, params={"b_now": now}, now=now,
                     )  # fmt: skip
                     if retry is None:
                         raise _ClaimLost
@@ -173,14 +176,14 @@ class StepExecutor:
                     session, "step", row.workflow_step_id, PENDING, IN_PROGRESS,
                     {"attempt_number": row.attempts + 1, "claimed_by": token},
                     {"in_process": True, "lease_expires_at": lease, "claimed_by": token, "started_at": now},
-                    where=conditions, now=now,
+                    statement=_CLAIM, params={"b_now": now}, now=now,
                 )  # fmt: skip
                 if claim is None:
                     raise _ClaimLost
         except _ClaimLost:
             logger.debug("step %s of task %s claimed elsewhere", row.name, task.task_id)
             raise
-        view = step_view(row, task.template)
+        view = step_view(row, task.parents(row.name))
         view.status = IN_PROGRESS
         view.started_at = now
         view.in_process = True
@@ -191,7 +194,7 @@ class StepExecutor:
         with self.rt.db.transaction() as session:
             written = apply_transition(
                 session, "step", view.step_id, IN_PROGRESS, to_state, meta, values,
-                where=(WorkflowStep.claimed_by == token,),
+                statement=_FINISH, params={"b_token": token},
             )  # fmt: skip
         if written is None:
             logger.warning(
@@ -341,11 +344,11 @@ class StepExecutor:
             row = session.scalar(
                 select(WorkflowStep).where(WorkflowStep.task_id == task.task_id, WorkflowStep.name == name)
             )
-            return step_view(row, task.template) if row is not None else None
+            return step_view(row, task.parents(row.name)) if row is not None else None
 
     def _load_all(self, task: TaskInfo) -> list[StepView]:
         with self.rt.db.read() as session:
             rows = session.scalars(
                 select(WorkflowStep).where(WorkflowStep.task_id == task.task_id).order_by(WorkflowStep.workflow_step_id)
             )
-            return [step_view(r, task.template) for r in rows]
+            return [step_view(r, task.parents(r.name)) for r in rows]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tasker.errors import GuardFailedError, InvalidStateTransition
@@ -72,8 +72,27 @@ class Transition:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def status_update(kind: Kind) -> Update:
+    """``UPDATE <entity> SET ... WHERE id = :b_id AND status = :b_from``; add guards with ``.where()``.
+
+    The SET clause comes from the execution parameters, so one prebuilt statement serves every
+    transition (SQLAlchemy caches its compiled form per parameter-key set).
+    """
+    entity, _log, pk, _fk = _TABLES[kind]
+    return update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"))
+
+
+_STATUS_UPDATE: dict[str, Update] = {"task": status_update("task"), "step": status_update("step")}
+_FLIP_MOST_RECENT = {
+    kind: update(log).where(fk == bindparam("b_id"), log.c.most_recent.is_(True)).values(most_recent=False)
+    .returning(log.c.sort_key)
+    for kind, (_e, log, _pk, fk) in _TABLES.items()
+}  # fmt: skip
+_INSERT_LOG = {kind: insert(log) for kind, (_e, log, _pk, _fk) in _TABLES.items()}
+
+
 def apply_transition(
-    session: Session,
+    session: Session | Connection,
     kind: Kind,
     entity_id: int,
     from_state: str,
@@ -81,56 +100,51 @@ def apply_transition(
     metadata: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
     *,
-    where: tuple[Any, ...] = (),
+    statement: Update | None = None,
+    params: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Transition | None:
     """Move an entity ``from_state -> to_state`` if it is still in ``from_state``; None otherwise.
 
-    ``values`` are extra columns written in the same ``UPDATE``; ``where`` adds conditions to it (a
-    claim's readiness checks). The edge itself is not checked here: callers use allowed edges.
+    ``values`` are extra columns written in the same ``UPDATE``. ``statement`` is a guarded variant of
+    :func:`status_update` (e.g. a claim that also requires the step to be ready) whose extra bind
+    parameters come in ``params``. The edge itself is not checked here: callers use allowed edges.
     """
     now = now or utcnow()
-    entity, log, pk, fk = _TABLES[kind]
+    _entity, _log, _pk, fk = _TABLES[kind]
     result = session.execute(
-        update(entity)
-        .where(pk == entity_id, entity.c.status == from_state, *where)
-        .values(status=to_state, updated_at=now, **(values or {}))
+        statement if statement is not None else _STATUS_UPDATE[kind],
+        {
+            "b_id": entity_id,
+            "b_from": from_state,
+            "status": to_state,
+            "updated_at": now,
+            **(values or {}),
+            **(params or {}),
+        },
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    previous = session.execute(
-        update(log)
-        .where(fk == entity_id, log.c.most_recent.is_(True))
-        .values(most_recent=False)
-        .returning(log.c.sort_key)
-    ).scalar()
+    previous = session.execute(_FLIP_MOST_RECENT[kind], {"b_id": entity_id}).scalar()
     sort_key = (previous or 0) + 1
     meta = dict(metadata or {})
     session.execute(
-        insert(log).values(
-            {
-                fk.key: entity_id,
-                "to_state": to_state,
-                "from_state": from_state,
-                "metadata": meta,
-                "sort_key": sort_key,
-                "most_recent": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        _INSERT_LOG[kind],
+        {
+            fk.key: entity_id,
+            "to_state": to_state,
+            "from_state": from_state,
+            "metadata": meta,
+            "sort_key": sort_key,
+            "most_recent": True,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     if kind == "step" and to_state in COMPLETED_STATES and from_state not in COMPLETED_STATES:
         session.execute(_DECREMENT_CHILDREN, {"parent_id": entity_id})
     return Transition(
-        kind,
-        entity_id,
-        from_state,
-        to_state,
-        event_for_transition(kind, from_state, to_state),
-        sort_key,
-        now,
-        meta,
+        kind, entity_id, from_state, to_state, event_for_transition(kind, from_state, to_state), sort_key, now, meta
     )
 
 
