@@ -65,9 +65,7 @@ class TemplateNotFoundError(TemplateError):
         self.namespace = namespace
         self.name = name
         self.version = version
-        super().__init__(
-            f"no task template registered for namespace '{namespace}', name '{name}', version '{version}'"
-        )
+        super().__init__(f"no task template registered for namespace '{namespace}', name '{name}', version '{version}'")
 
 
 class ValidationError(TaskerError):
@@ -145,9 +143,7 @@ class RetryableError(StepError):
 class PermanentError(StepError):
     """The step can never succeed: it is not retried and the task fails."""
 
-    def __init__(
-        self, message: str, error_code: str | None = None, *, context: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, message: str, error_code: str | None = None, *, context: dict[str, Any] | None = None) -> None:
         super().__init__(message, context=context)
         self.error_code = error_code
 

@@ -51,9 +51,7 @@ class NamedStep(Timestamps, Base):
     __table_args__ = (UniqueConstraint("dependent_system_id", "name"),)
 
     named_step_id: Mapped[int] = mapped_column(primary_key=True)
-    dependent_system_id: Mapped[int] = mapped_column(
-        ForeignKey("tasker_dependent_systems.dependent_system_id")
-    )
+    dependent_system_id: Mapped[int] = mapped_column(ForeignKey("tasker_dependent_systems.dependent_system_id"))
     name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(String(255))
 

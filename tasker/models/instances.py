@@ -85,9 +85,7 @@ class WorkflowStepEdge(Timestamps, Base):
     __table_args__ = (UniqueConstraint("from_step_id", "to_step_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    from_step_id: Mapped[int] = mapped_column(
-        ForeignKey("tasker_workflow_steps.workflow_step_id", ondelete="CASCADE")
-    )
+    from_step_id: Mapped[int] = mapped_column(ForeignKey("tasker_workflow_steps.workflow_step_id", ondelete="CASCADE"))
     to_step_id: Mapped[int] = mapped_column(
         ForeignKey("tasker_workflow_steps.workflow_step_id", ondelete="CASCADE"), index=True
     )

@@ -50,9 +50,7 @@ class TemplateGraph:
         )
 
     @classmethod
-    def from_dependencies(
-        cls, steps: Iterable[tuple[str, Iterable[str]]], *, name: str | None = None
-    ) -> TemplateGraph:
+    def from_dependencies(cls, steps: Iterable[tuple[str, Iterable[str]]], *, name: str | None = None) -> TemplateGraph:
         """The graph of ``(step name, dependency names)`` pairs."""
         return cls(steps, name=name)
 

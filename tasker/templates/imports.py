@@ -70,9 +70,7 @@ def import_handler(path: str) -> type[StepHandler]:
     (the message includes the import error) or the object is not a ``StepHandler`` subclass.
     """
     if not isinstance(path, str):
-        raise TemplateError(
-            f"handler_class must be a string, got {type(path).__name__}", field="handler_class"
-        )
+        raise TemplateError(f"handler_class must be a string, got {type(path).__name__}", field="handler_class")
     try:
         check_import_path(path)
     except ValueError as exc:

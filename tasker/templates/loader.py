@@ -134,15 +134,11 @@ def _merge_steps(base: Any, overrides: Any, environment: str, source: str) -> An
         return base  # the base is invalid; validation reports it
     merged = list(base)
     position = {
-        step["name"]: i
-        for i, step in enumerate(base)
-        if isinstance(step, dict) and isinstance(step.get("name"), str)
+        step["name"]: i for i, step in enumerate(base) if isinstance(step, dict) and isinstance(step.get("name"), str)
     }
     for number, entry in enumerate(overrides, start=1):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
-            raise TemplateError(
-                f"step override #{number} must be a mapping with a 'name'", source=source, field=field
-            )
+            raise TemplateError(f"step override #{number} must be a mapping with a 'name'", source=source, field=field)
         name = entry["name"]
         if name not in position:
             raise TemplateError(
@@ -158,9 +154,7 @@ def _merge_steps(base: Any, overrides: Any, environment: str, source: str) -> An
 # -- error messages --------------------------------------------------------------------------
 
 
-def _from_validation_error(
-    exc: pydantic.ValidationError, data: Mapping[str, Any], source: str
-) -> TemplateError:
+def _from_validation_error(exc: pydantic.ValidationError, data: Mapping[str, Any], source: str) -> TemplateError:
     """One ``TemplateError`` for pydantic's errors: the first one named in full, the rest summarised."""
     described = [_describe(error, data) for error in exc.errors(include_url=False)]
     step, field, reason = described[0]
