@@ -1,0 +1,113 @@
+"""Masking sensitive keys: matching rules, recursion, copy-on-write."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from tasker.config import DEFAULT_FILTER_PARAMETERS
+from tasker.events import Masker
+
+M = "[FILTERED]"
+
+
+@pytest.fixture
+def masker() -> Masker:
+    return Masker(DEFAULT_FILTER_PARAMETERS)
+
+
+@pytest.mark.parametrize(
+    "key", ["password", "PASSWORD", "db_password", "X-Api-Key", "api_key", "client_secret", "AuthToken", "ssn"]
+)
+def test_sensitive_keys(masker: Masker, key: str) -> None:
+    assert masker.is_sensitive(key)
+    assert masker.mask({key: "s3cr3t", "name": "x"}) == {key: M, "name": "x"}
+
+
+@pytest.mark.parametrize("key", ["task_id", "step_name", "status", "timestamp", "username", 7, None])
+def test_plain_keys(masker: Masker, key: Any) -> None:
+    assert not masker.is_sensitive(key)
+
+
+def test_nested_secrets_are_masked_without_mutating_the_original(masker: Masker) -> None:
+    payload = {
+        "task_id": 1,
+        "task_context": {
+            "user": {"name": "ann", "Password": "hunter2"},
+            "cards": [{"card_number": "4111", "label": "work"}, "plain", ["x", {"cvv": "123"}]],
+            "headers": ({"Authorization": "Bearer t"},),
+        },
+        "step_results": {"ok": True},
+    }
+    original = copy.deepcopy(payload)
+    masked = masker.mask(payload)
+    assert payload == original
+    assert masked == {
+        "task_id": 1,
+        "task_context": {
+            "user": {"name": "ann", "Password": M},
+            "cards": [{"card_number": M, "label": "work"}, "plain", ["x", {"cvv": M}]],
+            "headers": ({"Authorization": M},),
+        },
+        "step_results": {"ok": True},
+    }
+    # copy-on-write: untouched branches are shared, not copied
+    assert masked["step_results"] is payload["step_results"]
+
+
+def test_nothing_to_mask_returns_the_same_object(masker: Masker) -> None:
+    payload = {"task_id": 1, "nested": {"a": [1, {"b": 2}]}, "t": (1, 2)}
+    assert masker.mask(payload) is payload
+    assert masker.mask(payload) is payload  # memoised path too
+
+
+def test_a_secret_holding_a_structure_is_masked_whole(masker: Masker) -> None:
+    assert masker.mask({"credentials": {"password": "x"}, "secret": {"a": 1}}) == {
+        "credentials": {"password": M},
+        "secret": M,
+    }
+
+
+def test_dict_subclasses_are_searched(masker: Masker) -> None:
+    payload = {"a": OrderedDict(token="t", keep=1)}
+    assert masker.mask(payload) == {"a": {"token": M, "keep": 1}}
+
+
+def test_large_payloads_use_the_same_rules(masker: Masker) -> None:
+    payload: dict[str, Any] = {f"field_{i}": i for i in range(20)}
+    payload["deep"] = {f"k{i}": {"api_key": i} for i in range(10)}
+    masked = masker.mask(payload)
+    assert all(masked["deep"][f"k{i}"] == {"api_key": M} for i in range(10))
+    assert payload["deep"]["k0"] == {"api_key": 0}
+
+
+def test_custom_filter_and_mask() -> None:
+    masker = Masker(["Internal-Note"], mask="***")
+    assert masker.mask({"internal_note": "x", "x-internal-note-id": 2, "password": "p"}) == {
+        "internal_note": "***",
+        "x-internal-note-id": "***",
+        "password": "p",
+    }
+
+
+def test_empty_filter_is_identity() -> None:
+    masker = Masker([])
+    payload = {"password": "p"}
+    assert not masker.enabled
+    assert masker.mask(payload) is payload
+    assert masker.mask_value_of([payload]) == [payload]
+
+
+def test_mask_value_of_lists(masker: Masker) -> None:
+    assert masker.mask_value_of([{"token": 1}, 2]) == [{"token": M}, 2]
+    assert masker.mask_value_of("password") == "password"
+
+
+def test_memo_is_bounded(masker: Masker) -> None:
+    for i in range(10_000):
+        masker.mask({f"key_{i}": i})
+    assert len(masker._clean) <= 4096
+    assert masker.mask({"key_1": 1, "password": "x"}) == {"key_1": 1, "password": M}
