@@ -31,6 +31,7 @@ from tasker.state.states import (
     RESOLVED_MANUALLY,
     TASK_TRANSITIONS,
     TERMINAL_TASK_STATES,
+    event_for_transition,
 )
 from tasker.views import TaskView
 
@@ -133,6 +134,7 @@ class Coordinator:
         if task.status == ERROR:
             return False
         if task.status == PENDING:
+            self._before(task, PENDING, IN_PROGRESS)
             now = utcnow()
             with self.rt.db.transaction() as session:
                 values: dict[str, Any] = {"run_at": None}
@@ -190,6 +192,7 @@ class Coordinator:
 
     def _move(self, task: TaskInfo, to_state: str, meta: dict[str, Any], values: dict[str, Any]) -> Transition | None:
         """Move the task from its current state (via in_progress when pending); None on a race."""
+        self._before(task, task.status, to_state)
         now = utcnow()
         with self.rt.db.transaction() as session:
             current = session.scalar(select(Task.status).where(Task.task_id == task.task_id))
@@ -400,6 +403,15 @@ class Coordinator:
         return task.status
 
     # -- events ---------------------------------------------------------------------------------------
+
+    def _before(self, task: TaskInfo, from_state: str, to_state: str) -> None:
+        self.rt.events.emit(
+            "task.before_transition",
+            lambda: {
+                "task_id": task.task_id, "task_name": task.name, "from_state": from_state, "to_state": to_state,
+                "transition_event": event_for_transition("task", from_state, to_state),
+            },
+        )  # fmt: skip
 
     def _publish_task(
         self,

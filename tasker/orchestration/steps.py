@@ -29,7 +29,7 @@ from tasker.orchestration.payloads import iso, step_payload
 from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.state.machine import Transition, apply_transition, status_update
-from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING
+from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
 from tasker.views import StepSequence, StepView, TaskView
 
 logger = logging.getLogger(__name__)
@@ -161,6 +161,9 @@ class StepExecutor:
     def _claim(self, task: TaskInfo, row: Any, token: str) -> tuple[StepView, Transition | None]:
         now = utcnow()
         retry: Transition | None = None
+        if row.status == ERROR:
+            self._before(task, row.workflow_step_id, row.name, ERROR, PENDING)
+        self._before(task, row.workflow_step_id, row.name, PENDING, IN_PROGRESS)
         try:
             with self.rt.db.transaction() as session:
                 if row.status == ERROR:
@@ -190,7 +193,19 @@ class StepExecutor:
         view.next_retry_at = None
         return view, retry
 
-    def _finish(self, view: StepView, token: str, to_state: str, meta: dict[str, Any], values: dict[str, Any]) -> bool:
+    def _before(self, task: TaskInfo, step_id: int, name: str, from_state: str, to_state: str) -> None:
+        self.rt.events.emit(
+            "step.before_transition",
+            lambda: {
+                "task_id": task.task_id, "step_id": step_id, "step_name": name, "from_state": from_state,
+                "to_state": to_state, "transition_event": event_for_transition("step", from_state, to_state),
+            },
+        )  # fmt: skip
+
+    def _finish(
+        self, task: TaskInfo, view: StepView, token: str, to_state: str, meta: dict[str, Any], values: dict[str, Any]
+    ) -> bool:
+        self._before(task, view.step_id, view.name, IN_PROGRESS, to_state)
         with self.rt.db.transaction() as session:
             written = apply_transition(
                 session, "step", view.step_id, IN_PROGRESS, to_state, meta, values,
@@ -220,7 +235,7 @@ class StepExecutor:
         }
         meta = {"attempt_number": attempts, "execution_duration": round(duration, 6)}
         try:
-            finished = self._finish(view, token, COMPLETE, meta, values)
+            finished = self._finish(task, view, token, COMPLETE, meta, values)
         except StatementError as exc:
             if not isinstance(exc.orig, (TypeError, ValueError)):
                 raise
@@ -288,10 +303,10 @@ class StepExecutor:
             "backoff_until": iso(next_retry_at),
         }
         try:
-            finished = self._finish(view, token, ERROR, meta, values)
+            finished = self._finish(task, view, token, ERROR, meta, values)
         except StatementError:  # the partial results themselves are not serialisable
             values["results"] = {k: v for k, v in results.items() if k in ("error", "error_class", "backtrace")}
-            finished = self._finish(view, token, ERROR, meta, values)
+            finished = self._finish(task, view, token, ERROR, meta, values)
         if not finished:
             return StepOutcome(view, "lost")
         view.attempts, view.status, view.results, view.retryable = (
