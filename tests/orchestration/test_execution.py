@@ -93,7 +93,9 @@ def test_permanent_error_runs_once_and_fails_the_task(app: Tasker) -> None:
 
 def test_retry_after_sets_the_steps_backoff(make_app: Callable[..., Tasker]) -> None:
     app = make_app({"backoff": {"max_backoff_seconds": 300}})
-    app.register_task_template(template("later", {"a": []}, {"a": {"fail_times": 1, "error": "retryable", "retry_after": 2}}))
+    app.register_task_template(
+        template("later", {"a": []}, {"a": {"fail_times": 1, "error": "retryable", "retry_after": 2}})
+    )
     task = app.create_task(TaskRequest(name="later", version="1.0.0", context={"x": 1}))
     assert app.run_task(task.task_id) == "pending"
     step = app.get_task(task.task_id).step("a")
@@ -109,7 +111,9 @@ def test_retry_after_sets_the_steps_backoff(make_app: Callable[..., Tasker]) -> 
 
 def test_retry_after_is_capped_by_max_backoff(make_app: Callable[..., Tasker]) -> None:
     app = make_app({"backoff": {"max_backoff_seconds": 2}})
-    app.register_task_template(template("capped", {"a": []}, {"a": {"fail_times": 1, "error": "retryable", "retry_after": 3600}}))
+    app.register_task_template(
+        template("capped", {"a": []}, {"a": {"fail_times": 1, "error": "retryable", "retry_after": 3600}})
+    )
     task = app.create_task(TaskRequest(name="capped", version="1.0.0", context={"x": 1}))
     app.run_task(task.task_id)
     assert app.get_task(task.task_id).step("a").backoff_request_seconds == 2
@@ -120,8 +124,15 @@ def test_in_progress_step_holds_the_task_pending(app: Tasker) -> None:
     task = app.create_task(TaskRequest(name="held", version="1.0.0", context={"x": 1}))
     a = task.step("a")
     with app.db.transaction() as session:  # another worker holds "a" with a live lease
-        apply_transition(session, "step", a.step_id, "pending", "in_progress", {}, {
-            "in_process": True, "claimed_by": "other", "lease_expires_at": utcnow() + timedelta(minutes=5)})
+        apply_transition(
+            session,
+            "step",
+            a.step_id,
+            "pending",
+            "in_progress",
+            {},
+            {"in_process": True, "claimed_by": "other", "lease_expires_at": utcnow() + timedelta(minutes=5)},
+        )
     assert app.run_task(task.task_id) == "pending"
     view = app.get_task(task.task_id)
     assert view.step("b").status == "complete" and view.step("a").status == "in_progress"
@@ -133,13 +144,23 @@ def test_step_of_a_dead_worker_is_recovered_after_its_lease(app: Tasker) -> None
     task = app.create_task(TaskRequest(name="orphan", version="1.0.0", context={"x": 1}))
     a = task.step("a")
     with app.db.transaction() as session:  # a worker claimed "a", then died
-        apply_transition(session, "step", a.step_id, "pending", "in_progress", {}, {
-            "in_process": True, "claimed_by": "dead-worker", "lease_expires_at": utcnow() + timedelta(minutes=5)})
+        apply_transition(
+            session,
+            "step",
+            a.step_id,
+            "pending",
+            "in_progress",
+            {},
+            {"in_process": True, "claimed_by": "dead-worker", "lease_expires_at": utcnow() + timedelta(minutes=5)},
+        )
     assert app.run_task(task.task_id) == "pending"  # lease still valid: nobody touches "a"
     assert calls() == []
     with app.db.transaction() as session:  # time passes: the lease expires
-        session.execute(update(WorkflowStep).where(WorkflowStep.workflow_step_id == a.step_id)
-                        .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(WorkflowStep)
+            .where(WorkflowStep.workflow_step_id == a.step_id)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert app.run_until_done(task.task_id, timeout=30) == "complete"
     step = app.get_task(task.task_id).step("a")
     assert step.attempts == 2  # the dead attempt counts
