@@ -170,7 +170,7 @@ def test_step_of_a_dead_worker_is_recovered_after_its_lease(app: Tasker) -> None
 def test_default_retryable_false_still_runs_once(app: Tasker) -> None:
     tmpl = template("once", {"a": []}, {"a": {"fail_times": 1}})
     tmpl["step_templates"][0]["default_retryable"] = False
-    task_id, status = run(app, tmpl)
+    _task_id, status = run(app, tmpl)
     assert status == "error" and len(calls("a")) == 1
 
 
@@ -181,7 +181,7 @@ def test_handler_config_reaches_the_handler_and_results_are_stored(app: Tasker) 
 
 
 def test_run_task_on_a_terminal_task_is_a_no_op(app: Tasker) -> None:
-    task_id, status = run(app, template("done", {"a": []}))
+    task_id, _status = run(app, template("done", {"a": []}))
     assert app.run_task(task_id) == "complete"
     assert len(calls()) == 1
 
