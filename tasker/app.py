@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from opentelemetry.metrics import MeterProvider
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -23,7 +24,7 @@ from tasker.db import Database
 from tasker.errors import StoreError, TaskerError, TaskNotFoundError
 from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
-from tasker.metrics import MetricsBackend
+from tasker.metrics import MetricsBackend, OTelMessagingMetrics
 from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep, WorkflowStepEdge
 from tasker.models.base import utcnow
 from tasker.orchestration.coordinator import Coordinator
@@ -69,6 +70,7 @@ class Tasker:
         *,
         executor: Executor | None = None,
         worker_id: str | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self.config = TaskerConfig.coerce(dict(config) if isinstance(config, Mapping) else config)
         self.db = Database(
@@ -93,6 +95,7 @@ class Tasker:
             metrics=self.metrics,
             worker_id=self.worker_id,
             schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
+            otel=OTelMessagingMetrics(meter_provider) if meter_provider is not None else None,
         )
         self._coordinator = Coordinator(self._runtime)
         self._catalog = CatalogCache()
@@ -175,6 +178,8 @@ class Tasker:
             ],
         )  # fmt: skip
         self.metrics.task_created(*info.labels)
+        if self._runtime.otel is not None:
+            self._runtime.otel.message_sent(info.destination)
         logger.info("task %s (%s) created with %d steps", task_id, template.full_name, len(step_ids))
         self._publish_created(info, view)
         self.executor.enqueue(task_id, 0.0)

@@ -95,6 +95,8 @@ class Coordinator:
         self.recover_expired_claims(task)
         if not self._start(task):
             return task.status
+        if self.rt.otel is not None:
+            self.rt.otel.message_consumed(task.destination, self.rt.worker_id)
         view = TaskView(
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,

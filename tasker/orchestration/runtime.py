@@ -16,7 +16,7 @@ from tasker.views import StepView
 
 if TYPE_CHECKING:
     from tasker.events import EventBus
-    from tasker.metrics import MetricsBackend
+    from tasker.metrics import MetricsBackend, OTelMessagingMetrics
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Runtime:
     #: Called when a task is left pending: (task_id, delay_seconds). The executor schedules a re-run.
     schedule: Callable[[int, float], None]
     rng: random.Random = field(default_factory=random.Random)
+    #: OpenTelemetry messaging metrics, when the app was given a MeterProvider.
+    otel: OTelMessagingMetrics | None = None
 
 
 @dataclass
@@ -49,6 +51,11 @@ class TaskInfo:
     run_at: datetime | None
     trace_context: dict[str, Any] | None
     template: TaskTemplate
+
+    @property
+    def destination(self) -> str:
+        """The messaging destination of this task: ``namespace.name``."""
+        return f"{self.namespace}.{self.name}"
 
     @property
     def labels(self) -> tuple[str, str, str]:

@@ -246,6 +246,8 @@ class StepExecutor:
         view.attempts, view.status, view.processed, view.processed_at = attempts, COMPLETE, True, end
         view.in_process, view.last_attempted_at = False, end
         self.rt.metrics.step_executed(*task.labels, view.name, COMPLETE, duration)
+        if self.rt.otel is not None:
+            self.rt.otel.processed(task.destination, self.rt.worker_id, duration)
         logger.info("step %s of task %s complete in %.3fs", view.name, task.task_id, duration)
         self.rt.events.emit(
             "step.completed",
@@ -318,6 +320,8 @@ class StepExecutor:
         view.in_process, view.last_attempted_at, view.next_retry_at = False, end, next_retry_at
         view.backoff_request_seconds = backoff_request
         self.rt.metrics.step_executed(*task.labels, view.name, ERROR, duration)
+        if self.rt.otel is not None:
+            self.rt.otel.processed(task.destination, self.rt.worker_id, duration, type(exc).__name__)
         logger.error(
             "step %s of task %s failed (attempt %d/%d): %s",
             view.name, task.task_id, attempts, view.retry_limit, error_message, exc_info=exc,
