@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -204,9 +204,12 @@ class Tasker:
             },
         )  # fmt: skip
 
-    def run_task(self, task_id: int) -> str:
-        """One orchestration pass in this process; returns the task's status."""
-        return self._coordinator.run_task(task_id)
+    def run_task(self, task_id: int, *, should_stop: Callable[[], bool] | None = None) -> str:
+        """One orchestration pass in this process; returns the task's status.
+
+        ``should_stop`` (checked between iterations) ends the pass early, leaving the task pending.
+        """
+        return self._coordinator.run_task(task_id, should_stop=should_stop)
 
     def run_until_done(self, task_id: int, timeout: float = 30.0) -> str:
         """Run passes (sleeping until the task is due again) until it is terminal."""

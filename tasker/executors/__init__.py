@@ -7,5 +7,6 @@ sleeps until it.
 """
 
 from tasker.executors.base import Executor, InlineExecutor
+from tasker.executors.worker import Worker, claim_next_task
 
-__all__ = ["Executor", "InlineExecutor"]
+__all__ = ["Executor", "InlineExecutor", "Worker", "claim_next_task"]

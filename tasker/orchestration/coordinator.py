@@ -9,6 +9,7 @@ by failures. Finalization reads the execution context once and moves the task to
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,8 @@ from tasker.views import TaskView
 logger = logging.getLogger(__name__)
 
 _MAX_FINALIZE_ATTEMPTS = 5
+#: Finalization releases the pass's claim on the task, so it is claimable again at ``run_at``.
+_RELEASE: dict[str, Any] = {"claimed_by": None, "claim_expires_at": None}
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
 
 
@@ -87,8 +90,12 @@ class Coordinator:
 
     # -- a pass --------------------------------------------------------------------------------------
 
-    def run_task(self, task_id: int) -> str:
-        """One orchestration pass; returns the task's status afterwards."""
+    def run_task(self, task_id: int, should_stop: Callable[[], bool] | None = None) -> str:
+        """One orchestration pass; returns the task's status afterwards.
+
+        ``should_stop`` is checked between iterations: when it turns true (a worker shutting down) the
+        pass finalizes early and the task goes back to pending for another runner.
+        """
         task = self.load_task(task_id)
         if task.status in TERMINAL_TASK_STATES:
             return task.status
@@ -127,6 +134,8 @@ class Coordinator:
             if not attempted:
                 break
             processed += len(attempted)
+            if should_stop is not None and should_stop():
+                break
             if any(o.blocked for o in attempted) and self._context(task.task_id).ready_steps == 0:
                 break
         return self.finalize(task, processed)
@@ -139,7 +148,8 @@ class Coordinator:
             self._before(task, PENDING, IN_PROGRESS)
             now = utcnow()
             with self.rt.db.transaction() as session:
-                values: dict[str, Any] = {"run_at": None}
+                lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
+                values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
                 if task.started_at is None:
                     values["started_at"] = now
                 written = apply_transition(
@@ -209,7 +219,7 @@ class Coordinator:
     def _complete(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
         now = utcnow()
         written = self._move(
-            task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, "claimed_by": None}
+            task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, **_RELEASE}
         )
         if written is None:
             return None
@@ -226,7 +236,7 @@ class Coordinator:
         now = utcnow()
         written = self._move(
             task, ERROR, {"reason": "steps_in_error_state"},
-            {"completed_at": now, "run_at": None, "claimed_by": None},
+            {"completed_at": now, "run_at": None, **_RELEASE},
         )  # fmt: skip
         if written is None:
             return None
@@ -249,7 +259,7 @@ class Coordinator:
         delay, reason = self.reenqueue_delay(ctx)
         now = utcnow()
         run_at = now + timedelta(seconds=delay)
-        written = self._move(task, PENDING, {"reason": reason}, {"run_at": run_at, "claimed_by": None})
+        written = self._move(task, PENDING, {"reason": reason}, {"run_at": run_at, **_RELEASE})
         if written is None:
             return None
         self.rt.metrics.task_paused(*task.labels)

@@ -129,3 +129,28 @@ class Rendezvous(StepHandler):
         waiting = barrier(str(self.config["group"]), int(self.config.get("parties", 2)))
         index = waiting.wait(timeout=float(self.config.get("timeout", 10)))
         return {"thread": threading.current_thread().name, "arrival": index}
+
+
+class FileRecord(StepHandler):
+    """Cross-process call log: appends ``start``/``end`` lines to ``log``; sleeps ``sleep`` in between."""
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        import os
+
+        line = f"{task.task_id} {step.name} {step.attempts + 1} {os.getpid()}"
+        with open(self.config["log"], "a") as log:
+            log.write(f"start {line}\n")
+        time.sleep(float(self.config.get("sleep", 0)))
+        with open(self.config["log"], "a") as log:
+            log.write(f"end {line}\n")
+        return {"pid": os.getpid()}
+
+
+def read_log(path: str) -> list[tuple[str, int, str, int, int]]:
+    """Parsed FileRecord lines: (event, task_id, step, attempt, pid)."""
+    out = []
+    with open(path) as log:
+        for line in log:
+            event, task_id, step, attempt, pid = line.split()
+            out.append((event, int(task_id), step, int(attempt), int(pid)))
+    return out
