@@ -96,6 +96,7 @@ class Tasker:
             worker_id=self.worker_id,
             schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
             otel=OTelMessagingMetrics(meter_provider) if meter_provider is not None else None,
+            dispatch=getattr(self.executor, "dispatch_step", None),
         )
         self._coordinator = Coordinator(self._runtime)
         self._catalog = CatalogCache()
@@ -210,6 +211,10 @@ class Tasker:
         ``should_stop`` (checked between iterations) ends the pass early, leaving the task pending.
         """
         return self._coordinator.run_task(task_id, should_stop=should_stop)
+
+    def run_dispatched_step(self, task_id: int, step_id: int, token: str) -> str | None:
+        """Executor entry point: run a step a pass reserved for this worker (see ``Executor.dispatch_step``)."""
+        return self._coordinator.run_step(task_id, step_id, token)
 
     def run_until_done(self, task_id: int, timeout: float = 30.0) -> str:
         """Run passes (sleeping until the task is due again) until it is terminal."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 
 from tasker.errors import InvalidStateTransition, TaskNotFoundError
 from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
@@ -41,6 +41,13 @@ logger = logging.getLogger(__name__)
 _MAX_FINALIZE_ATTEMPTS = 5
 #: Finalization releases the pass's claim on the task, so it is claimable again at ``run_at``.
 _RELEASE: dict[str, Any] = {"claimed_by": None, "claim_expires_at": None}
+_STEPS = cast(Table, WorkflowStep.__table__)
+#: A step reserved for a worker that never picked it up: un-reserve it (no attempt was made).
+_UNRESERVE = (
+    update(_STEPS)
+    .where(_STEPS.c.in_process.is_(True), _STEPS.c.status.in_((PENDING, ERROR)), _STEPS.c.lease_expires_at < NOW)
+    .values(in_process=False, claimed_by=None, lease_expires_at=None)
+)
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
 
 
@@ -129,6 +136,12 @@ class Coordinator:
                     "processing_mode": "concurrent",
                 },
             )
+            if self.rt.dispatch is not None and len(ready) > 1:
+                reserved = self.steps.mark_dispatched(task, ready)
+                for step_id, token in reserved:
+                    self.rt.dispatch(task.task_id, step_id, token)
+                processed += len(reserved)
+                break
             outcomes = self.steps.execute(task, view, ready)
             attempted = [o for o in outcomes if o.status != "lost"]
             if not attempted:
@@ -139,6 +152,23 @@ class Coordinator:
             if any(o.blocked for o in attempted) and self._context(task.task_id).ready_steps == 0:
                 break
         return self.finalize(task, processed)
+
+    def run_step(self, task_id: int, step_id: int, token: str) -> str | None:
+        """Run one step reserved for this worker by a dispatching pass, then ask for the next pass."""
+        task = self.load_task(task_id)
+        if task.status in TERMINAL_TASK_STATES:
+            return None
+        with self.rt.db.read() as session:
+            row = session.execute(select(_STEPS).where(_STEPS.c.workflow_step_id == step_id)).first()
+        if row is None:
+            return None
+        view = TaskView(
+            task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
+            status=task.status, context=task.context, created_at=task.created_at,
+        )  # fmt: skip
+        outcome = self.steps.execute_one(task, view, row, dispatched_token=token)
+        self.rt.schedule(task_id, 0.0)  # a pass discovers what became ready and finalizes
+        return outcome.status if outcome is not None else None
 
     def _start(self, task: TaskInfo) -> bool:
         """Move the task to in_progress (if pending); False when it turned terminal meanwhile."""
@@ -218,9 +248,7 @@ class Coordinator:
 
     def _complete(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
         now = utcnow()
-        written = self._move(
-            task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, **_RELEASE}
-        )
+        written = self._move(task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, **_RELEASE})
         if written is None:
             return None
         duration = (now - task.created_at).total_seconds()
@@ -301,6 +329,8 @@ class Coordinator:
         now = utcnow()
         recovered: list[tuple[WorkflowStep, int, dict[str, Any]]] = []
         with self.rt.db.transaction() as session:
+            unreserve = _UNRESERVE if task is None else _UNRESERVE.where(_STEPS.c.task_id == task.task_id)
+            session.execute(unreserve, {"b_now": now})
             query = select(WorkflowStep).where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < now)
             if task is not None:
                 query = query.where(WorkflowStep.task_id == task.task_id)

@@ -134,7 +134,7 @@ def execution_context(session: Session, task_id: int, now: datetime | None = Non
         select(
             func.count(),
             count_if(S.status == PENDING),
-            count_if(S.status == IN_PROGRESS),
+            count_if(or_(S.status == IN_PROGRESS, S.in_process.is_(True))),  # running, or reserved for a worker
             count_if(S.status.in_(COMPLETED_STATES)),
             count_if(S.status == ERROR),
             count_if(*ready_conditions(now)),

@@ -32,6 +32,8 @@ class Runtime:
     #: Called when a task is left pending: (task_id, delay_seconds). The executor schedules a re-run.
     schedule: Callable[[int, float], None]
     rng: random.Random = field(default_factory=random.Random)
+    #: Sends a reserved step to another worker: (task_id, step_id, claim token). None runs steps in this process.
+    dispatch: Callable[[int, int, str], None] | None = None
     #: OpenTelemetry messaging metrics, when the app was given a MeterProvider.
     otel: OTelMessagingMetrics | None = None
 

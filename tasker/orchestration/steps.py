@@ -16,9 +16,9 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import StatementError
 
 from tasker.errors import PermanentError, RetryableError
@@ -39,6 +39,16 @@ BACKTRACE_LINES = 10
 
 _CLAIM = status_update("step").where(*ready_conditions(NOW))
 _FINISH = status_update("step").where(WorkflowStep.claimed_by == bindparam("b_token"))
+#: Claim of a step an earlier pass marked as dispatched to another worker (see :meth:`StepExecutor.mark_dispatched`).
+_CLAIM_DISPATCHED = status_update("step").where(
+    WorkflowStep.in_process.is_(True), WorkflowStep.claimed_by == bindparam("b_token")
+)
+_STEPS = cast(Table, WorkflowStep.__table__)
+_MARK_DISPATCHED = (
+    update(_STEPS)
+    .where(_STEPS.c.workflow_step_id == bindparam("b_id"), *ready_conditions(NOW))
+    .values(in_process=True, claimed_by=bindparam("b_token"), lease_expires_at=bindparam("b_lease"))
+)
 
 
 @dataclass(frozen=True)
@@ -114,11 +124,29 @@ class StepExecutor:
 
     # -- one step --------------------------------------------------------------------------------
 
-    def execute_one(self, task: TaskInfo, task_view: TaskView, row: Any) -> StepOutcome | None:
-        """Claim and run one step; None when another runner got it first."""
-        token = f"{self.rt.worker_id}/{secrets.token_hex(4)}"
+    def mark_dispatched(self, task: TaskInfo, rows: list[Any]) -> list[tuple[int, str]]:
+        """Reserve ready steps for other workers (a claim with a lease); returns (step_id, claim token) pairs."""
+        now = utcnow()
+        lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
+        marked: list[tuple[int, str]] = []
+        with self.rt.db.transaction() as session:
+            for row in rows:
+                token = f"dispatch/{secrets.token_hex(6)}"
+                params = {"b_id": row.workflow_step_id, "b_now": now, "b_token": token, "b_lease": lease}
+                if session.execute(_MARK_DISPATCHED, params).rowcount == 1:  # type: ignore[attr-defined]
+                    marked.append((row.workflow_step_id, token))
+        return marked
+
+    def execute_one(
+        self, task: TaskInfo, task_view: TaskView, row: Any, dispatched_token: str | None = None
+    ) -> StepOutcome | None:
+        """Claim and run one step; None when another runner got it first.
+
+        ``dispatched_token`` runs a step reserved by :meth:`mark_dispatched` (only the holder of the token may).
+        """
+        token = dispatched_token or f"{self.rt.worker_id}/{secrets.token_hex(4)}"
         try:
-            claimed = self._claim(task, row, token)
+            claimed = self._claim(task, row, token, dispatched=dispatched_token is not None)
         except _ClaimLost:
             return None
         view, retry = claimed
@@ -158,8 +186,9 @@ class StepExecutor:
                 handler.bind_event_sink(None)
         return self._record_success(task, view, token, time.perf_counter() - started)
 
-    def _claim(self, task: TaskInfo, row: Any, token: str) -> tuple[StepView, Transition | None]:
+    def _claim(self, task: TaskInfo, row: Any, token: str, dispatched: bool) -> tuple[StepView, Transition | None]:
         now = utcnow()
+        statement, params = (_CLAIM_DISPATCHED, {"b_token": token}) if dispatched else (_CLAIM, {"b_now": now})
         retry: Transition | None = None
         if row.status == ERROR:
             self._before(task, row.workflow_step_id, row.name, ERROR, PENDING)
@@ -170,7 +199,7 @@ class StepExecutor:
                     retry = apply_transition(
                         session, "step", row.workflow_step_id, ERROR, PENDING,
                         {"retry_attempt": row.attempts + 1}, {"next_retry_at": None},
-                        statement=_CLAIM, params={"b_now": now}, now=now,
+                        statement=statement, params=params, now=now,
                     )  # fmt: skip
                     if retry is None:
                         raise _ClaimLost
@@ -179,7 +208,7 @@ class StepExecutor:
                     session, "step", row.workflow_step_id, PENDING, IN_PROGRESS,
                     {"attempt_number": row.attempts + 1, "claimed_by": token},
                     {"in_process": True, "lease_expires_at": lease, "claimed_by": token, "started_at": now},
-                    statement=_CLAIM, params={"b_now": now}, now=now,
+                    statement=statement, params=params, now=now,
                 )  # fmt: skip
                 if claim is None:
                     raise _ClaimLost
