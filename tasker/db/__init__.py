@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tasker.errors import ConfigurationError, StoreError
@@ -75,6 +75,8 @@ class Database:
             raise ConfigurationError(
                 f"the driver for {self.dialect} is not installed: pip install 'tasker-engine[postgres]'"
             ) from exc
+        except (NoSuchModuleError, ArgumentError) as exc:
+            raise ConfigurationError(f"unsupported database URL {url!r}: {exc}") from exc
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
