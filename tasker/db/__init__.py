@@ -25,6 +25,7 @@ from tasker.errors import ConfigurationError, StoreError
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def normalize_url(url: str) -> str:
@@ -62,6 +63,11 @@ class Database:
         except Exception as exc:
             raise ConfigurationError(f"invalid database URL {url!r}: {exc}") from exc
         self.dialect = parsed.get_backend_name()
+        if self.dialect not in SUPPORTED_BACKENDS:
+            raise ConfigurationError(
+                f"unsupported database backend {self.dialect!r} in {url!r}: tasker supports "
+                + " and ".join(SUPPORTED_BACKENDS)
+            )
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
