@@ -25,8 +25,9 @@ from tasker.errors import StoreError, TaskerError, TaskNotFoundError
 from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
-from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep, WorkflowStepEdge
+from tasker.models import Task
 from tasker.models.base import utcnow
+from tasker.models.queries import find_task, task_steps
 from tasker.orchestration.coordinator import Coordinator
 from tasker.orchestration.creation import (
     CatalogCache,
@@ -37,10 +38,11 @@ from tasker.orchestration.creation import (
     validate_context,
 )
 from tasker.orchestration.payloads import step_payload, task_payload
-from tasker.orchestration.runtime import Runtime, TaskInfo
+from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.request import TaskRequest
 from tasker.state.states import PENDING, TERMINAL_TASK_STATES
 from tasker.telemetry.propagation import new_task_trace_context
+from tasker.telemetry.setup import app_telemetry
 from tasker.templates import TaskTemplate, TemplateRegistry, load_templates, parse_template
 from tasker.views import StepView, TaskView
 
@@ -85,6 +87,7 @@ class Tasker:
             masker=Masker(self.config.events.filter_parameters, self.config.events.filter_mask),
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
         )
+        self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
         self.executor: Executor = executor or InlineExecutor()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._runtime = Runtime(
@@ -248,44 +251,17 @@ class Tasker:
     def get_task(self, task_id: int) -> TaskView:
         """A snapshot of the task and its steps."""
         with self.db.read() as session:
-            row = session.execute(
-                select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name)
-                .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
-                .join(TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id)
-                .where(Task.task_id == task_id)
-            ).one_or_none()
-            if row is None:
+            found = find_task(session, task_id)
+            if found is None:
                 raise TaskNotFoundError(task_id)
-            task, name, version, namespace = row
-            steps = list(
-                session.scalars(
-                    select(WorkflowStep).where(WorkflowStep.task_id == task_id).order_by(WorkflowStep.workflow_step_id)
-                )
-            )
-            names = {s.workflow_step_id: s.name for s in steps}
-            parents: dict[int, list[str]] = {}
-            for parent_id, child_id in session.execute(
-                select(WorkflowStepEdge.from_step_id, WorkflowStepEdge.to_step_id)
-                .where(WorkflowStepEdge.to_step_id.in_(names))
-                .order_by(WorkflowStepEdge.id)
-            ):
-                parents.setdefault(child_id, []).append(names[parent_id])
+            steps = task_steps(session, task_id)
+        task = found.task
         return TaskView(
-            task_id=task.task_id, name=name, namespace=namespace, version=version, status=task.status,
-            context=task.context, complete=task.complete, initiator=task.initiator,
+            task_id=task.task_id, name=found.name, namespace=found.namespace, version=found.version,
+            status=task.status, context=task.context, complete=task.complete, initiator=task.initiator,
             source_system=task.source_system, reason=task.reason, tags=list(task.tags or []),
             requested_at=task.requested_at, created_at=task.created_at,
-            steps=[
-                StepView(
-                    step_id=s.workflow_step_id, task_id=s.task_id, name=s.name, status=s.status,
-                    attempts=s.attempts, retry_limit=s.retry_limit, retryable=s.retryable, results=s.results,
-                    inputs=s.inputs, processed=s.processed, processed_at=s.processed_at, started_at=s.started_at,
-                    last_attempted_at=s.last_attempted_at, next_retry_at=s.next_retry_at,
-                    backoff_request_seconds=s.backoff_request_seconds, in_process=s.in_process,
-                    skippable=s.skippable, parent_names=tuple(parents.get(s.workflow_step_id, ())),
-                )
-                for s in steps
-            ],
+            steps=[step_view(row, parents) for row, parents in steps],
         )  # fmt: skip
 
     # -- events -------------------------------------------------------------------------------------
@@ -302,9 +278,11 @@ class Tasker:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop the step pool and executor, and close database connections."""
+        """Stop the step pool and executor, flush telemetry, and close database connections."""
         self._coordinator.shutdown()
         self.executor.shutdown()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()  # flush spans; only a provider the app created is shut down
         self.db.dispose()
 
     def __enter__(self) -> Tasker:

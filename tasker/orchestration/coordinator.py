@@ -16,8 +16,9 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 
 from tasker.errors import InvalidStateTransition, TaskNotFoundError
-from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
+from tasker.models import Task, WorkflowStep
 from tasker.models.base import utcnow
+from tasker.models.queries import find_task
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
@@ -67,15 +68,10 @@ class Coordinator:
     def load_task(self, task_id: int) -> TaskInfo:
         """The task row with its template; TaskNotFoundError when missing."""
         with self.rt.db.read() as session:
-            row = session.execute(
-                select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name)
-                .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
-                .join(TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id)
-                .where(Task.task_id == task_id)
-            ).one_or_none()
-        if row is None:
+            found = find_task(session, task_id)
+        if found is None:
             raise TaskNotFoundError(task_id)
-        task, name, version, namespace = row
+        task, name, version, namespace = found
         template = self.rt.templates.get(namespace, name, version)
         return TaskInfo(
             task_id=task.task_id,
