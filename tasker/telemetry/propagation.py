@@ -64,7 +64,9 @@ def new_task_trace_context(explicit: Mapping[str, Any] | None, sampling_ratio: f
     if explicit is not None:
         parent = extract_span_context(explicit)
         if parent is None:
-            logger.warning("malformed trace context %r: starting a new trace", dict(explicit))
+            # Only the traceparent: a carrier may be a whole set of request headers (cookies, Authorization).
+            value = normalize_carrier(explicit).get("traceparent")
+            logger.warning("malformed trace context (traceparent %.80r): starting a new trace", value)
     else:
         current = trace.get_current_span().get_span_context()
         parent = current if current.is_valid else None

@@ -1,0 +1,547 @@
+"""TelemetrySubscriber: the task's lifecycle events as OpenTelemetry spans, one trace per task.
+
+The ids of a task's trace are fixed and stored at ``create_task`` (:mod:`tasker.telemetry.propagation`), so
+every span can be made in whatever process sees the event, without holding anything open across passes::
+
+    tasker.task.enqueue    PRODUCER  on observability.task.enqueue; id = stored enqueue_span_id, ended at once
+    tasker.task.execution  CONSUMER  on task.completed / task.failed / task.cancelled; id = stored task_span_id,
+                                     from the task's first run to now, child of the enqueue span
+    tasker.step.execution  INTERNAL  per attempt, step.before_handle -> step.completed / step.failed, child of
+                                     the task span; the current span while ``process()`` runs
+
+``propagation="link"`` makes the task execution its own trace (root = the task span, linked to the enqueue
+span); its trace id is derived from the stored ids, so step spans from every process and retry still nest under
+the one task span. Head sampling is decided once per task (``trace_context["sampled"]``): for an unsampled task
+no span is made and a non-sampled parent context is made current around ``process()``, so ``ParentBased``
+samplers drop the handler's own spans too. Attribute values go through the app's Masker and a free-text
+scrubber (:mod:`tasker.telemetry.redaction`).
+
+Span ids are chosen with :class:`~tasker.telemetry.ids.PresetIdGenerator`, installed on the SDK tracer this
+subscriber obtains. A tracer from another API implementation cannot take preset ids: spans still nest through
+the stored remote parent contexts and share the trace id, but the enqueue and task spans get ids of their own
+(a step span's parent then is the stored task span id, which no exported span carries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from tasker.config import DEFAULT_FILTER_PARAMETERS
+from tasker.errors import ConfigurationError
+from tasker.events import BaseSubscriber, Event, EventBus, Masker
+from tasker.telemetry.ids import install_preset_ids, preset_ids
+from tasker.telemetry.logs import install_log_correlation
+from tasker.telemetry.propagation import enqueue_span_context, extract_span_context, task_span_context
+from tasker.telemetry.redaction import AttributeRedactor, AttributeValue
+
+logger = logging.getLogger(__name__)
+
+ENQUEUE_SPAN = "tasker.task.enqueue"
+TASK_SPAN = "tasker.task.execution"
+STEP_SPAN = "tasker.step.execution"
+
+Propagation = Literal["parent", "link"]
+
+_MASK64 = 2**64 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class _OpenStep:
+    """One step attempt between step.before_handle and its outcome event."""
+
+    task_id: int
+    span: trace.Span | None  # None for an unsampled task: only a context was made current
+    current: trace.Span  # the span made current around process()
+    token: object | None  # the attach token, None once detached
+    thread: int
+    end_ns: int | None = None  # set when the attempt failed and the span waits for its backoff event
+
+
+def _ns(value: Any) -> int | None:
+    """Epoch nanoseconds of an ISO-8601 timestamp (naive means UTC), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def _valid_trace_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The event's stored trace context when it has well-formed ids, else None."""
+    tc = event.get("trace_context")
+    if not isinstance(tc, Mapping):
+        return None
+    try:
+        if task_span_context(tc).is_valid and enqueue_span_context(tc).is_valid:
+            return tc
+    except (KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
+def execution_trace_id(trace_context: Mapping[str, Any], propagation: Propagation) -> int:
+    """Trace id of the task and step spans: the stored one, or in link mode one derived from it.
+
+    The derived id keeps the stored id's low 64 bits, so TraceIdRatio samplers decide it the same way.
+    """
+    trace_id = int(trace_context["trace_id"], 16)
+    if propagation == "parent":
+        return trace_id
+    seed = bytes.fromhex(f"{trace_id:032x}{int(trace_context['task_span_id'], 16):016x}")
+    high = int.from_bytes(hashlib.blake2b(seed, digest_size=8, person=b"tasker-link").digest(), "big")
+    return (high << 64) | (trace_id & _MASK64)
+
+
+def _flags(trace_context: Mapping[str, Any]) -> TraceFlags:
+    return TraceFlags(TraceFlags.SAMPLED if trace_context.get("sampled") else TraceFlags.DEFAULT)
+
+
+class TelemetrySubscriber(BaseSubscriber):
+    """Turns task and step lifecycle events into OpenTelemetry spans (one trace per task)."""
+
+    subscribe_to = (
+        "observability.task.enqueue",
+        "step.retry_requested",
+        "step.before_handle",
+        "step.completed",
+        "step.failed",
+        "observability.step.backoff",
+        "workflow.steps_execution_completed",
+        "task.completed",
+        "task.failed",
+        "task.cancelled",
+    )
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        *,
+        service_name: str = "tasker",
+        service_version: str | None = None,
+        propagation: Propagation = "parent",
+        masker: Masker | None = None,
+    ) -> None:
+        """Create the subscriber; without ``tracer_provider`` the global one is used (looked up lazily).
+
+        ``service_name``/``service_version`` name the instrumentation scope of the tracer (the resource's
+        ``service.name`` belongs to the provider, see :func:`~tasker.telemetry.build_tracer_provider`).
+        ``masker`` defaults to the Masker of the event bus the subscriber is subscribed to.
+        """
+        super().__init__(name="TelemetrySubscriber")
+        if propagation not in ("parent", "link"):
+            raise ConfigurationError(f"telemetry propagation must be 'parent' or 'link', not {propagation!r}")
+        self.propagation: Propagation = propagation
+        self.service_name = service_name
+        self.service_version = service_version or str(getattr(sys.modules.get("tasker"), "__version__", "0.1.0"))
+        self._provider = tracer_provider
+        self._tracer: trace.Tracer | None = None
+        self._redactor = AttributeRedactor(masker) if masker is not None else None
+        self._lock = threading.Lock()
+        self._steps: dict[tuple[int, int], _OpenStep] = {}
+        self._retries: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._warned_ids = False
+        install_log_correlation()
+        _live.add(self)
+
+    # -- wiring ----------------------------------------------------------------------------------------------
+
+    @property
+    def tracer_provider(self) -> trace.TracerProvider:
+        """The provider spans go to (the global one when none was given)."""
+        return self._provider if self._provider is not None else trace.get_tracer_provider()
+
+    def subscribe(self, bus: EventBus) -> None:
+        """Subscribe to ``bus``, adopting its Masker when none was given."""
+        if self._redactor is None:
+            self._redactor = AttributeRedactor(bus.masker)
+        super().subscribe(bus)
+
+    def tracer(self) -> trace.Tracer | None:
+        """The tracer in use; None while the global provider is still the API's unset placeholder."""
+        tracer = self._tracer
+        if tracer is not None:
+            return tracer
+        provider = self.tracer_provider
+        if isinstance(provider, trace.ProxyTracerProvider):
+            return None  # no global provider yet: look again at the next event
+        tracer = provider.get_tracer(self.service_name, self.service_version)
+        if not install_preset_ids(tracer):
+            logger.info("tracer %r takes no preset span ids: task and enqueue spans get ids of their own", tracer)
+        self._tracer = tracer
+        return tracer
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Flush the provider's span processors (when the provider supports it)."""
+        flush = getattr(self.tracer_provider, "force_flush", None)
+        return bool(flush(timeout_millis)) if callable(flush) else True
+
+    def close(self) -> None:
+        """End every step span still open (their outcome never arrived) and forget them."""
+        with self._lock:
+            entries = list(self._steps.values())
+            self._steps.clear()
+            self._retries.clear()
+        for entry in entries:
+            self._abandon(entry)
+
+    def open_span_count(self) -> int:
+        """Step attempts currently holding a span or an attached context (0 when idle: nothing leaks)."""
+        with self._lock:
+            return len(self._steps) + len(self._retries)
+
+    def _after_fork(self) -> None:
+        # Spans and attach tokens of the parent's steps belong to the parent.
+        self._lock = threading.Lock()
+        self._steps = {}
+        self._retries = {}
+
+    # -- attributes ------------------------------------------------------------------------------------------
+
+    def _redaction(self) -> AttributeRedactor:
+        redactor = self._redactor
+        if redactor is None:  # used without being subscribed to a bus: the default sensitive keys
+            redactor = self._redactor = AttributeRedactor(Masker(DEFAULT_FILTER_PARAMETERS))
+        return redactor
+
+    def _clean(self, attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        return self._redaction().attributes(attributes)
+
+    def _text(self, text: Any) -> str:
+        return self._redaction().scrub(str(text))
+
+    @staticmethod
+    def _task_attributes(event: Mapping[str, Any], operation_type: str, operation_name: str) -> dict[str, Any]:
+        namespace, name = event.get("namespace"), event.get("task_name")
+        task_id = event.get("task_id")
+        return {
+            "tasker.task.id": task_id,
+            "tasker.task.name": name,
+            "tasker.task.namespace": namespace,
+            "tasker.task.version": event.get("version"),
+            "messaging.system": "tasker",
+            "messaging.operation.type": operation_type,
+            "messaging.operation.name": operation_name,
+            "messaging.destination.name": f"{namespace}.{name}",
+            "messaging.message.id": str(task_id),
+        }
+
+    def _step_attributes(self, event: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+        return {
+            **self._task_attributes(event, "process", "process"),
+            "tasker.step.id": event.get("step_id"),
+            "tasker.step.name": event.get("step_name"),
+            "tasker.step.attempt": attempt,
+            "tasker.step.retry_limit": event.get("retry_limit"),
+        }
+
+    # -- contexts --------------------------------------------------------------------------------------------
+
+    def _task_span_context(self, tc: Mapping[str, Any]) -> SpanContext:
+        """The task span's context, the parent of step spans (as a remote context, valid in any process)."""
+        return SpanContext(
+            trace_id=execution_trace_id(tc, self.propagation),
+            span_id=int(tc["task_span_id"], 16),
+            is_remote=True,
+            trace_flags=_flags(tc),
+        )
+
+    # -- enqueue ---------------------------------------------------------------------------------------------
+
+    def handle_observability_task_enqueue(self, event: Event) -> None:
+        """The PRODUCER span of the task's creation, with the stored ids, child of the caller's context."""
+        tc = _valid_trace_context(event)
+        if tc is None or not tc.get("sampled"):
+            return
+        tracer = self.tracer()
+        if tracer is None:
+            return
+        caller = extract_span_context(tc.get("parent") if isinstance(tc.get("parent"), Mapping) else None)
+        parent = (
+            trace.set_span_in_context(trace.NonRecordingSpan(caller), otel_context.Context())
+            if caller is not None
+            else otel_context.Context()
+        )
+        attributes = self._task_attributes(event, "send", "enqueue")
+        if event.get("queue"):
+            attributes["tasker.queue"] = event.get("queue")
+        expected = enqueue_span_context(tc)
+        with preset_ids(expected.trace_id, expected.span_id):
+            span = tracer.start_span(
+                ENQUEUE_SPAN, context=parent, kind=SpanKind.PRODUCER, attributes=self._clean(attributes)
+            )
+        span.end()
+        self._check_ids(span, expected)
+
+    def _check_ids(self, span: trace.Span, expected: SpanContext) -> None:
+        actual = span.get_span_context()
+        if span.is_recording() and not self._warned_ids and actual.span_id != expected.span_id:
+            self._warned_ids = True
+            logger.warning(
+                "the tracer ignored tasker's preset span ids: spans still nest through stored contexts, "
+                "but the enqueue and task spans are not the parents step spans name"
+            )
+
+    # -- steps -----------------------------------------------------------------------------------------------
+
+    def handle_step_retry_requested(self, event: Event) -> None:
+        """Remember why the step runs again; marked on the next attempt's span when it starts."""
+        step_id = event.get("step_id")
+        if not isinstance(step_id, int):
+            return
+        details = {
+            "tasker.step.previous_attempts": event.get("previous_attempts"),
+            "tasker.step.retry_reason": event.get("retry_reason"),
+        }
+        with self._lock:
+            self._retries[step_id] = (int(event.get("task_id") or 0), details)
+
+    def handle_step_before_handle(self, event: Event) -> None:
+        """Start the attempt's span under the task span and make it current for ``process()``."""
+        step_id = event.get("step_id")
+        with self._lock:
+            retry = self._retries.pop(step_id, None) if isinstance(step_id, int) else None
+        tc = _valid_trace_context(event)
+        if tc is None or not isinstance(step_id, int):
+            return
+        attempt = int(event.get("attempt_number") or 0) + 1
+        parent = trace.NonRecordingSpan(self._task_span_context(tc))
+        tracer = self.tracer() if tc.get("sampled") else None
+        span: trace.Span | None = None
+        if tracer is not None:
+            now = time.time_ns()
+            start = _ns(event.get("started_at"))
+            span = tracer.start_span(
+                STEP_SPAN,
+                context=trace.set_span_in_context(parent, otel_context.Context()),
+                kind=SpanKind.INTERNAL,
+                attributes=self._clean(self._step_attributes(event, attempt)),
+                start_time=start if start is not None and start <= now else now,
+            )
+            if retry is not None:
+                span.add_event("tasker.step.retry", self._clean(retry[1]))
+        current = span if span is not None else parent
+        entry = _OpenStep(int(event.get("task_id") or 0), span, current, None, threading.get_ident())
+        with self._lock:
+            stale = self._steps.pop((step_id, attempt), None)
+            self._steps[(step_id, attempt)] = entry
+        if stale is not None:
+            self._abandon(stale)
+        entry.token = otel_context.attach(trace.set_span_in_context(current))
+
+    def _pop_step(self, event: Mapping[str, Any]) -> _OpenStep | None:
+        step_id, attempt = event.get("step_id"), event.get("attempt_number")
+        with self._lock:
+            self._retries.pop(step_id, None)  # type: ignore[arg-type]
+            return self._steps.pop((step_id, attempt), None)  # type: ignore[arg-type]
+
+    def _detach(self, entry: _OpenStep) -> None:
+        # Only the thread that attached can detach (its context): other threads' copies die with them.
+        token, entry.token = entry.token, None
+        if token is not None and entry.thread == threading.get_ident():
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    def _retro_span(self, event: Mapping[str, Any]) -> trace.Span | None:
+        """A span for an attempt whose start this subscriber did not see (e.g. a dead worker's, recovered)."""
+        tc = _valid_trace_context(event)
+        if tc is None or not tc.get("sampled") or not isinstance(event.get("step_id"), int):
+            return None
+        tracer = self.tracer()
+        if tracer is None:
+            return None
+        now = time.time_ns()
+        start = _ns(event.get("started_at"))
+        parent = trace.NonRecordingSpan(self._task_span_context(tc))
+        return tracer.start_span(
+            STEP_SPAN,
+            context=trace.set_span_in_context(parent, otel_context.Context()),
+            kind=SpanKind.INTERNAL,
+            attributes=self._clean(self._step_attributes(event, int(event.get("attempt_number") or 1))),
+            start_time=start if start is not None and start <= now else now,
+        )
+
+    def handle_step_completed(self, event: Event) -> None:
+        """End the attempt's span with status OK."""
+        entry = self._pop_step(event)
+        if entry is not None:
+            self._detach(entry)
+            span = entry.span
+        else:
+            span = self._retro_span(event)
+        if span is not None:
+            span.set_status(Status(StatusCode.OK))
+            span.end()
+
+    def handle_step_failed(self, event: Event) -> None:
+        """Mark the attempt's span ERROR with the exception; it ends now, or after its backoff event."""
+        end = time.time_ns()
+        entry = self._pop_step(event)
+        if entry is not None:
+            self._detach(entry)
+            span = entry.span
+        else:
+            span = self._retro_span(event)
+        if span is None:
+            return
+        exception_class = str(event.get("exception_class") or "_OTHER")
+        message = self._text(event.get("error_message") or exception_class)
+        span.set_attributes(
+            self._clean({"error.type": exception_class, "tasker.step.retryable": event.get("retryable")})
+        )
+        if event.get("error_code"):
+            span.set_attributes(self._clean({"tasker.step.error_code": event.get("error_code")}))
+        span.add_event(
+            "exception",
+            self._clean(
+                {
+                    "exception.type": exception_class,
+                    "exception.message": message,
+                    "exception.stacktrace": event.get("backtrace") or "",
+                }
+            ),
+            timestamp=end,
+        )
+        attempt, limit = event.get("attempt_number"), event.get("retry_limit")
+        if event.get("retryable") and isinstance(attempt, int) and isinstance(limit, int) and attempt >= limit:
+            span.add_event(
+                "tasker.step.retries_exhausted", self._clean({"tasker.step.attempt": attempt}), timestamp=end
+            )
+        span.set_status(Status(StatusCode.ERROR, message))
+        if entry is not None and event.get("next_retry_at"):
+            # observability.step.backoff follows in this thread: it ends the span with the failure's end time.
+            entry.end_ns = end
+            with self._lock:
+                self._steps[(event["step_id"], attempt)] = entry
+            return
+        span.end(end_time=end)
+
+    def handle_observability_step_backoff(self, event: Event) -> None:
+        """Record the wait before the next attempt on the failed attempt's span, and end it."""
+        entry = self._pop_step(event)
+        if entry is None or entry.span is None:
+            return
+        details = {
+            "tasker.step.backoff.seconds": event.get("backoff_seconds"),
+            "tasker.step.backoff.type": event.get("backoff_type"),
+            "tasker.step.backoff.retry_after": event.get("retry_after"),
+        }
+        entry.span.add_event("tasker.step.backoff", self._clean(details), timestamp=entry.end_ns)
+        entry.span.end(end_time=entry.end_ns)
+
+    def handle_workflow_steps_execution_completed(self, event: Event) -> None:
+        """End what a batch left open (a step whose claim was lost publishes no outcome)."""
+        self._abandon_task(event.get("task_id"))
+
+    def _abandon_task(self, task_id: Any) -> None:
+        with self._lock:
+            keys = [key for key, entry in self._steps.items() if entry.task_id == task_id]
+            entries = [self._steps.pop(key) for key in keys]
+            for step_id in [s for s, (t, _) in self._retries.items() if t == task_id]:
+                del self._retries[step_id]
+        for entry in entries:
+            self._abandon(entry)
+
+    def _abandon(self, entry: _OpenStep) -> None:
+        self._detach(entry)
+        span = entry.span
+        if span is None:
+            return
+        if entry.end_ns is not None:  # failed, its backoff event never came
+            span.end(end_time=entry.end_ns)
+            return
+        span.set_attribute("tasker.step.outcome", "unknown")
+        span.add_event("tasker.step.abandoned")
+        span.end()
+
+    # -- the task --------------------------------------------------------------------------------------------
+
+    def handle_task_completed(self, event: Event) -> None:
+        """Emit the task span, status OK."""
+        self._emit_task_span(event, Status(StatusCode.OK))
+
+    def handle_task_failed(self, event: Event) -> None:
+        """Emit the task span, status ERROR."""
+        steps = event.get("error_steps") or []
+        reason = str(event.get("error_message") or "task_failed")
+        description = f"{reason}: {', '.join(map(str, steps))}" if steps else reason
+        self._emit_task_span(
+            event,
+            Status(StatusCode.ERROR, self._text(description)),
+            {"error.type": reason, "tasker.task.error_steps": [str(s) for s in steps]},
+        )
+
+    def handle_task_cancelled(self, event: Event) -> None:
+        """Emit the task span (status unset) unless it was already emitted when the task failed."""
+        if event.get("from_state") != "error":
+            self._emit_task_span(event, Status(StatusCode.UNSET))
+
+    def _emit_task_span(self, event: Event, status: Status, extra: Mapping[str, Any] | None = None) -> None:
+        if event.name != "task.cancelled":  # a cancel may race a running step: its outcome event still comes
+            self._abandon_task(event.get("task_id"))
+        tc = _valid_trace_context(event)
+        if tc is None or not tc.get("sampled"):
+            return
+        tracer = self.tracer()
+        if tracer is None:
+            return
+        end = time.time_ns()
+        start = _ns(event.get("started_at"))
+        enqueue = enqueue_span_context(tc)
+        attributes = {
+            **self._task_attributes(event, "process", "process"),
+            "tasker.task.status": event.get("status"),
+            "tasker.task.total_steps": event.get("total_steps"),
+            "tasker.task.completed_steps": event.get("completed_steps"),
+            "tasker.task.failed_steps": event.get("failed_steps"),
+            **(extra or {}),
+        }
+        if self.propagation == "link":
+            parent = otel_context.Context()
+            links = [Link(enqueue, {"tasker.link": "enqueue"})]
+        else:
+            parent = trace.set_span_in_context(trace.NonRecordingSpan(enqueue), otel_context.Context())
+            links = []
+        expected = self._task_span_context(tc)
+        with preset_ids(expected.trace_id, expected.span_id):
+            span = tracer.start_span(
+                TASK_SPAN,
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                attributes=self._clean(attributes),
+                links=links,
+                start_time=start if start is not None and start <= end else end,
+            )
+        span.set_status(status)
+        span.end(end_time=end)
+        self._check_ids(span, expected)
+
+
+_live: weakref.WeakSet[TelemetrySubscriber] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for subscriber in list(_live):
+        subscriber._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

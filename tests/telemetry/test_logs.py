@@ -1,0 +1,56 @@
+"""The engine's log records carry the trace and span ids of the step or task they were logged in."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from tasker.telemetry import TraceContextFilter, install_log_correlation
+from tests.support.handlers import template
+from tests.telemetry.conftest import Traced, new_provider
+from tests.telemetry.test_spans import sid, steps_by_name, tid
+
+
+def test_engine_records_inside_a_step_carry_its_ids(traced: Traced, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tasker")
+    _, status = traced.run(template("diamond"))
+    assert status == "complete"
+    steps = steps_by_name(traced)
+    finished = [r for r in caplog.records if r.name == "tasker.orchestration.steps" and "complete in" in r.getMessage()]
+    assert len(finished) == 4
+    for record in finished:
+        step = str(record.args[0])  # type: ignore[index]
+        span = steps[step][0]
+        assert (record.trace_id, record.span_id) == (tid(span), sid(span))  # type: ignore[attr-defined]
+    created = next(r for r in caplog.records if "created with" in r.getMessage())
+    assert (created.trace_id, created.span_id) == ("0", "0")  # type: ignore[attr-defined]
+
+
+def test_filter_on_a_handler_formats_any_record() -> None:
+    provider, _ = new_provider()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(TraceContextFilter())
+    handler.setFormatter(logging.Formatter("%(trace_id)s %(span_id)s %(message)s"))
+    log = logging.getLogger("tests.telemetry.app")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("outside")
+        with provider.get_tracer("t").start_as_current_span("work") as span:
+            log.warning("inside")
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+        provider.shutdown()
+    context = span.get_span_context()
+    assert stream.getvalue().splitlines() == ["0 0 outside", f"{context.trace_id:032x} {context.span_id:016x} inside"]
+
+
+def test_install_is_idempotent_and_covers_tasker_loggers() -> None:
+    install_log_correlation()
+    assert install_log_correlation() == 0
+    for name in ("tasker", "tasker.orchestration.steps", "tasker.orchestration.coordinator", "tasker.app"):
+        assert sum(isinstance(f, TraceContextFilter) for f in logging.getLogger(name).filters) == 1
