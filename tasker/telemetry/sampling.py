@@ -209,13 +209,21 @@ class TailSamplingProcessor(SpanProcessor):
     def _ratio(self, trace_id: int) -> bool:
         return self.keep_ratio > 0 and head_sampled(trace_id, self.keep_ratio)
 
-    def _complete(self, segment: _Segment) -> list[ReadableSpan]:
+    def _judge(self, segment: _Segment) -> list[ReadableSpan] | None:
+        """Keep ``segment`` if anything says so (error, slowness, a kept trace, the ratio); None otherwise."""
         trace_id = segment.key[0]
         if segment.error or segment.slow:
             self._remember_kept(trace_id)
             return self._keep(segment) + self._release(trace_id, keep=True)
         if trace_id in self._kept or self._ratio(trace_id):
             return self._keep(segment)
+        return None
+
+    def _complete(self, segment: _Segment) -> list[ReadableSpan]:
+        kept = self._judge(segment)
+        if kept is not None:
+            return kept
+        trace_id = segment.key[0]
         if segment.root_name in self.final_span_names:
             self._drop(segment)
             self._release(trace_id, keep=False)
@@ -268,13 +276,10 @@ class TailSamplingProcessor(SpanProcessor):
                     del self._held[trace_id]
             self._drop(segment)
             return []
-        if segment.error or segment.slow:
-            self._remember_kept(trace_id)
-            return self._keep(segment) + self._release(trace_id, keep=True)
-        if trace_id in self._kept or self._ratio(trace_id):
-            return self._keep(segment)
-        self._drop(segment)
-        return []
+        kept = self._judge(segment)
+        if kept is None:
+            self._drop(segment)
+        return kept or []
 
     def _enforce_cap(self) -> list[ReadableSpan]:
         forward: list[ReadableSpan] = []

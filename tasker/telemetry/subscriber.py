@@ -326,19 +326,9 @@ class TelemetrySubscriber(BaseSubscriber):
         attempt = int(event.get("attempt_number") or 0) + 1
         parent = trace.NonRecordingSpan(self._task_span_context(tc))
         tracer = self.tracer() if tc.get("sampled") else None
-        span: trace.Span | None = None
-        if tracer is not None:
-            now = time.time_ns()
-            start = _ns(event.get("started_at"))
-            span = tracer.start_span(
-                STEP_SPAN,
-                context=trace.set_span_in_context(parent, otel_context.Context()),
-                kind=SpanKind.INTERNAL,
-                attributes=self._clean(self._step_attributes(event, attempt)),
-                start_time=start if start is not None and start <= now else now,
-            )
-            if retry is not None:
-                span.add_event("tasker.step.retry", self._clean(retry[1]))
+        span = self._start_step_span(tracer, event, parent, attempt) if tracer is not None else None
+        if span is not None and retry is not None:
+            span.add_event("tasker.step.retry", self._clean(retry[1]))
         current = span if span is not None else parent
         entry = _OpenStep(int(event.get("task_id") or 0), span, current, None, threading.get_ident())
         with self._lock:
@@ -360,6 +350,20 @@ class TelemetrySubscriber(BaseSubscriber):
         if token is not None and entry.thread == threading.get_ident():
             otel_context.detach(token)  # type: ignore[arg-type]
 
+    def _start_step_span(
+        self, tracer: trace.Tracer, event: Mapping[str, Any], parent: trace.Span, attempt: int
+    ) -> trace.Span:
+        """A step span under ``parent`` (the task span), from the attempt's claim time (never in the future)."""
+        now = time.time_ns()
+        start = _ns(event.get("started_at"))
+        return tracer.start_span(
+            STEP_SPAN,
+            context=trace.set_span_in_context(parent, otel_context.Context()),
+            kind=SpanKind.INTERNAL,
+            attributes=self._clean(self._step_attributes(event, attempt)),
+            start_time=start if start is not None and start <= now else now,
+        )
+
     def _retro_span(self, event: Mapping[str, Any]) -> trace.Span | None:
         """A span for an attempt whose start this subscriber did not see (e.g. a dead worker's, recovered)."""
         tc = _valid_trace_context(event)
@@ -368,16 +372,8 @@ class TelemetrySubscriber(BaseSubscriber):
         tracer = self.tracer()
         if tracer is None:
             return None
-        now = time.time_ns()
-        start = _ns(event.get("started_at"))
         parent = trace.NonRecordingSpan(self._task_span_context(tc))
-        return tracer.start_span(
-            STEP_SPAN,
-            context=trace.set_span_in_context(parent, otel_context.Context()),
-            kind=SpanKind.INTERNAL,
-            attributes=self._clean(self._step_attributes(event, int(event.get("attempt_number") or 1))),
-            start_time=start if start is not None and start <= now else now,
-        )
+        return self._start_step_span(tracer, event, parent, int(event.get("attempt_number") or 1))
 
     def handle_step_completed(self, event: Event) -> None:
         """End the attempt's span with status OK."""
