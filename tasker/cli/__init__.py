@@ -1,50 +1,34 @@
 """The ``tasker`` command line: thin click commands over the library.
 
-User mistakes (a bad template, an unknown task, invalid JSON) print one line and exit non-zero;
-only the CLI configures logging.
+User mistakes (a bad template, an unknown task or event, invalid JSON, a bad option) print one line and
+exit non-zero; only the CLI configures logging. Commands live in one module each (``generate``,
+``events``, ``graph``, ``trace``, ``metrics``); ``python -m tasker.cli.reference`` renders ``docs/cli.md``
+from their help.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import os
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from tasker import __version__
-from tasker.errors import TaskerError
+from tasker.cli.common import TaskerGroup, database_option, friendly_errors
+from tasker.cli.events import events
+from tasker.cli.generate import generate
+from tasker.cli.graph import graph
+from tasker.cli.metrics import metrics
+from tasker.cli.trace import trace
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(fn: F) -> F:
-    """Turn tasker errors into one line on stderr and exit status 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (TaskerError, FileNotFoundError, json.JSONDecodeError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
+__all__ = ["database_option", "friendly_errors", "main"]
 
 
-database_option = click.option(
-    "--database-url",
-    envvar="TASKER_DATABASE_URL",
-    default=None,
-    help="Database URL (default: $TASKER_DATABASE_URL or sqlite:///tasker.db).",
-)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("tasker", cls=TaskerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tasker")
 @click.option("-v", "--verbose", count=True, help="Log engine activity (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -53,6 +37,9 @@ def main(verbose: int) -> None:
     \b
     Example:
       tasker demo
+      tasker generate task-handler order_process
+      tasker graph config/tasks/order_process.yaml
+      tasker trace 1
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -116,6 +103,8 @@ def demo(database_url: str | None) -> None:
 def run(template: str, context_json: str, timeout: float, database_url: str | None) -> None:
     """Register TEMPLATE, create a task with --context and run it to completion.
 
+    Handler classes are imported with the current directory on sys.path (as `python -m` would).
+
     \b
     Example:
       tasker run examples/order/order_process.yaml \\
@@ -127,6 +116,8 @@ def run(template: str, context_json: str, timeout: float, database_url: str | No
     context = json.loads(context_json)
     if not isinstance(context, dict):
         raise click.ClickException("--context must be a JSON object")
+    if os.getcwd() not in sys.path:  # handler_class paths name the project's modules, like `python -m`
+        sys.path.insert(0, os.getcwd())
     app = Tasker(database_url)
     try:
         app.migrate()
@@ -139,6 +130,10 @@ def run(template: str, context_json: str, timeout: float, database_url: str | No
     finally:
         app.shutdown()
     sys.exit(0 if status == "complete" else 1)
+
+
+for command in (generate, events, graph, trace, metrics):
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover
