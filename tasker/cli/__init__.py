@@ -24,6 +24,7 @@ from tasker.cli.generate import generate
 from tasker.cli.graph import graph
 from tasker.cli.metrics import metrics
 from tasker.cli.trace import trace
+from tasker.cli.worker import worker
 
 __all__ = ["database_option", "friendly_errors", "main"]
 
@@ -132,7 +133,7 @@ def run(template: str, context_json: str, timeout: float, database_url: str | No
     sys.exit(0 if status == "complete" else 1)
 
 
-for command in (generate, events, graph, trace, metrics):
+for command in (generate, events, graph, trace, metrics, worker):
     main.add_command(command)
 
 

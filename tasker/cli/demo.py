@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib.resources
 from collections.abc import Callable
 
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from tasker import Tasker, TaskRequest, TaskView
+from tasker.telemetry import TelemetrySubscriber, render_waterfall
 
 Echo = Callable[[str], None]
 
@@ -37,7 +43,11 @@ def run_demo(database_url: str, echo: Echo) -> int:
     """Run the example order workflow on ``database_url``; returns the process exit code."""
     template_path = importlib.resources.files("tasker.examples.order") / "order_process.yaml"
     config = {"backoff": {"buffer_seconds": 0}}
+    spans = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "tasker-demo"}))
+    provider.add_span_processor(SimpleSpanProcessor(spans))
     with Tasker(database_url, config=config) as app:
+        app.subscribe(TelemetrySubscriber(tracer_provider=provider))
         app.migrate()
         app.load_task_templates(str(template_path))
         echo(f"database: {database_url}")
@@ -48,5 +58,8 @@ def run_demo(database_url: str, echo: Echo) -> int:
         )
         status = app.run_until_done(task.task_id, timeout=60)
         print_task(app.get_task(task.task_id), echo)
+        echo("\ntrace (one trace per task; OpenTelemetry spans, durations to scale):")
+        echo(render_waterfall(spans.get_finished_spans(), width=50))
         echo(f"\noutcome: task {task.task_id} {status}")
+    provider.shutdown()
     return 0 if status == "complete" else 1

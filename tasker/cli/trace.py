@@ -22,8 +22,9 @@ from tasker.cli.common import database_option, fail, friendly_errors
 from tasker.config import resolve_database_url
 from tasker.db import Database
 from tasker.errors import TaskNotFoundError
-from tasker.models import NamedTask, Task, TaskNamespace, TaskTransition, WorkflowStep, WorkflowStepTransition
+from tasker.models import TaskTransition, WorkflowStepTransition
 from tasker.models.base import utcnow
+from tasker.models.queries import find_task, task_steps
 from tasker.state.states import CANCELLED, COMPLETE, ERROR, IN_PROGRESS, RESOLVED_MANUALLY, TERMINAL_TASK_STATES
 
 #: Characters of the timeline column.
@@ -86,20 +87,11 @@ def _step_attempts(step: str, status: str, transitions: list[WorkflowStepTransit
 def load_trace(db: Database, task_id: int) -> TaskTrace:
     """Read the task, its steps and their transitions; raises :class:`TaskNotFoundError`."""
     with db.read() as session:
-        row = session.execute(
-            select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name)
-            .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
-            .join(TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id)
-            .where(Task.task_id == task_id)
-        ).one_or_none()
-        if row is None:
+        found = find_task(session, task_id)
+        if found is None:
             raise TaskNotFoundError(task_id)
-        task, name, version, namespace = row
-        steps = list(
-            session.scalars(
-                select(WorkflowStep).where(WorkflowStep.task_id == task_id).order_by(WorkflowStep.workflow_step_id)
-            )
-        )
+        task, name, version, namespace = found
+        steps = [step for step, _parents in task_steps(session, task_id)]
         by_step: dict[int, list[WorkflowStepTransition]] = {s.workflow_step_id: [] for s in steps}
         for t in session.scalars(
             select(WorkflowStepTransition)

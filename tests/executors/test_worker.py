@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,25 @@ def test_sigterm_finishes_the_running_step_and_exits(
     assert view.status == "pending"  # released for another worker
     Worker(app, poll_interval=0.02).run(until_idle=True, timeout=60)
     assert app.get_task(task.task_id).status == "complete"
+
+
+@pytest.mark.slow
+def test_tasker_worker_command_runs_tasks_and_stops_on_sigterm(
+    database_url: str, make_app: Callable[..., Tasker]
+) -> None:
+    app = make_app()
+    app.load_task_templates(REPO / "examples/order/order_process.yaml")
+    context = {"order_id": 1, "items": [{"sku": "A", "price": 2.0, "quantity": 1}]}
+    task = app.create_task(TaskRequest(name="order_process", namespace="ecommerce", version="1.0.0", context=context))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tasker", "worker", "-t", "examples/order/order_process.yaml", "-c", "2",
+         "--poll-interval", "0.05", "--database-url", database_url],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: app.get_task(task.task_id).status == "complete", timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert re.search(r"stopped after \d+ pass\(es\)$", err.strip())  # a clean exit, not a crash

@@ -1,0 +1,65 @@
+"""``tasker worker``: a database-polling worker process."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from tasker.cli.common import database_option, friendly_errors
+
+
+@click.command()
+@click.option(
+    "--templates",
+    "-t",
+    "template_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="Task template YAML file or directory to register (repeatable).",
+)
+@click.option("--subscriptions", multiple=True, type=click.Path(), help="Subscriptions YAML to load (repeatable).")
+@click.option(
+    "--concurrency", "-c", default=1, show_default=True, type=click.IntRange(1, 256), help="Passes run at once."
+)
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=None, help="Seconds between polls when idle.")
+@database_option
+@friendly_errors
+def worker(
+    template_paths: tuple[str, ...],
+    subscriptions: tuple[str, ...],
+    concurrency: int,
+    poll_interval: float | None,
+    database_url: str | None,
+) -> None:
+    """Poll the database for runnable tasks and run their passes until SIGTERM or Ctrl-C.
+
+    Several workers may share one PostgreSQL database: tasks are claimed with SELECT ... FOR UPDATE
+    SKIP LOCKED and steps with leases, so a step of a dead worker is run again by another one.
+    On SIGTERM the worker finishes the steps it is running, hands its tasks back and exits.
+
+    \b
+    Example:
+      tasker worker --templates config/tasks --concurrency 4 \\
+        --database-url postgresql://postgres@127.0.0.1/tasker
+    """
+    from tasker import Tasker
+    from tasker.executors import Worker
+
+    if os.getcwd() not in sys.path:  # handler_class paths name the project's modules
+        sys.path.insert(0, os.getcwd())
+    app = Tasker(database_url)
+    try:
+        for path in template_paths:
+            app.load_task_templates(path)
+        for path in subscriptions:
+            app.load_subscriptions(path)
+        runner = Worker(app, concurrency=concurrency, poll_interval=poll_interval)
+        runner.install_signal_handlers()
+        click.echo(f"worker {app.worker_id}: {len(app.templates)} template(s), concurrency {concurrency}", err=True)
+        runner.run()
+        click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)
+    finally:
+        app.shutdown()
