@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import jinja2
 
-from tasker.errors import TaskerError
+from tasker.errors import GeneratorError as GeneratorError  # re-exported: part of the tasker.errors tree
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -28,10 +28,6 @@ WRAP_WIDTH = 100
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CAMEL_BOUNDARIES = (re.compile(r"([A-Z]+)([A-Z][a-z])"), re.compile(r"([a-z0-9])([A-Z])"))
-
-
-class GeneratorError(TaskerError):
-    """A generator refused its input (bad name, unknown event, a file that already exists...)."""
 
 
 @dataclass(frozen=True)

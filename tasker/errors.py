@@ -14,6 +14,7 @@
     ├── EventError                  unknown event name, bad custom event, bad subscriber
     ├── MetricsError                bad metric name or label set
     ├── StoreError                  the database failed (original chained as ``__cause__``)
+    ├── GeneratorError              ``tasker generate`` refused its input (bad name, unknown event, file exists)
     └── StepError                   raised by step handlers to steer retries
         ├── RetryableError          retry later, optionally after ``retry_after`` seconds
         └── PermanentError          never retry this step; the task fails
@@ -122,6 +123,10 @@ class StoreError(TaskerError):
     """The database failed; the driver's exception is chained as ``__cause__``."""
 
 
+class GeneratorError(TaskerError):
+    """A generator refused its input (bad name, unknown event, a file that already exists...)."""
+
+
 class StepError(TaskerError):
     """Base of the errors a step handler raises to steer retries."""
 
@@ -151,6 +156,7 @@ class PermanentError(StepError):
 __all__ = [
     "ConfigurationError",
     "EventError",
+    "GeneratorError",
     "GuardFailedError",
     "InvalidStateTransition",
     "MetricsError",

@@ -42,6 +42,7 @@ def test_errors_all_is_pinned() -> None:
     assert sorted(tasker.errors.__all__) == [
         "ConfigurationError",
         "EventError",
+        "GeneratorError",
         "GuardFailedError",
         "InvalidStateTransition",
         "MetricsError",

@@ -35,6 +35,7 @@ from tasker.state.states import (
     TERMINAL_TASK_STATES,
     event_for_transition,
 )
+from tasker.telemetry.propagation import with_new_task_span
 from tasker.views import TaskView
 
 logger = logging.getLogger(__name__)
@@ -422,9 +423,11 @@ class Coordinator:
             )  # fmt: skip
             task_t = None
             if task.status == ERROR:
+                # the failed run's task span was already emitted: the revived run gets its own
+                task.trace_context = with_new_task_span(task.trace_context)
                 task_t = apply_transition(
                     session, "task", task_id, ERROR, PENDING, {"reason": "step resolved manually"},
-                    {"run_at": utcnow(), "completed_at": None},
+                    {"run_at": utcnow(), "completed_at": None, "trace_context": task.trace_context},
                 )  # fmt: skip
         view = step_view(row, task.parents(row.name))
         view.status = RESOLVED_MANUALLY

@@ -88,6 +88,13 @@ def new_task_trace_context(explicit: Mapping[str, Any] | None, sampling_ratio: f
     }
 
 
+def with_new_task_span(trace_context: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The same trace with a fresh task span id: a task revived after failing gets a new execution span."""
+    if not trace_context:
+        return None
+    return {**trace_context, "task_span_id": f"{random.getrandbits(64) or 1:016x}"}
+
+
 def task_span_context(trace_context: Mapping[str, Any]) -> SpanContext:
     """The (remote) span context of the task's execution span."""
     return _span_context(trace_context, "task_span_id")
