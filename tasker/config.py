@@ -139,6 +139,13 @@ class CeleryConfig(_Section):
     broker_url: str = "redis://127.0.0.1:6379/0"
     queue: str = "tasker"
     dispatch_steps: bool = False
+    #: How often one process per Celery worker re-sends overdue tasks whose message may be lost (0: never).
+    sweep_interval_seconds: float = Field(default=30.0, ge=0)
+    #: How long past its due time a task waits for its message before the sweep re-sends it.
+    sweep_grace_seconds: float = Field(default=120.0, gt=0)
+    #: Retries of a message whose pass or step failed on the database, with exponential backoff.
+    store_retry_limit: int = Field(default=10, ge=0)
+    store_retry_backoff_max_seconds: float = Field(default=60.0, gt=0)
 
 
 class TaskerConfig(_Section):
