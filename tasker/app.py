@@ -88,7 +88,7 @@ class Tasker:
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
         )
         self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
-        self.executor: Executor = executor or InlineExecutor()
+        self.executor: Executor = InlineExecutor()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._runtime = Runtime(
             db=self.db,
@@ -99,11 +99,20 @@ class Tasker:
             worker_id=self.worker_id,
             schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
             otel=OTelMessagingMetrics(meter_provider) if meter_provider is not None else None,
-            dispatch=getattr(self.executor, "dispatch_step", None),
         )
         self._coordinator = Coordinator(self._runtime)
+        if executor is not None:
+            self.set_executor(executor)
         self._catalog = CatalogCache()
         self._identity = identity_strategy(self.config.engine)
+
+    def set_executor(self, executor: Executor) -> None:
+        """Use ``executor`` from now on (its ``dispatch_step``, if any, receives reserved steps)."""
+        self.executor = executor
+        self._runtime.dispatch = getattr(executor, "dispatch_step", None)
+        bind = getattr(executor, "bind", None)
+        if callable(bind):  # executors that need the app (e.g. to read a task's trace context)
+            bind(self)
 
     # -- schema and templates ------------------------------------------------------------------------
 

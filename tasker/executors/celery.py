@@ -345,8 +345,9 @@ class _ProcessApp:
         if not isinstance(executor, CeleryExecutor):
             dispatch = app.config.celery.dispatch_steps if self.dispatch_steps is None else self.dispatch_steps
             executor = CeleryExecutor(self.celery_app, queue=self.queue, dispatch_steps=dispatch)
-            install_executor(app, executor)
-        executor.bind(app)
+            app.set_executor(executor)  # binds it to the app
+        else:
+            executor.bind(app)
         logger.info("tasker app built in process %s (executor queue %r)", os.getpid(), executor.queue)
         return app
 
@@ -463,13 +464,6 @@ def _pool_index() -> int | None:
 def _is_prefork(consumer: Any) -> bool:
     pool = getattr(consumer, "pool", None)
     return type(pool).__module__ == "celery.concurrency.prefork"
-
-
-def install_executor(app: Tasker, executor: CeleryExecutor) -> None:
-    """Make ``executor`` the executor of an already built app (step dispatch included)."""
-    app.executor = executor
-    # Runtime binds ``dispatch`` when the app is constructed; rebind it for the new executor.
-    app._runtime.dispatch = getattr(executor, "dispatch_step", None)
 
 
 def flush_telemetry() -> None:
@@ -633,7 +627,6 @@ __all__ = [
     "create_celery_app",
     "flush_telemetry",
     "get_tasker",
-    "install_executor",
     "resolve_factory",
     "run_celery_worker",
     "sweep_lost_tasks",
