@@ -199,3 +199,40 @@ def test_tasker_worker_command_runs_tasks_and_stops_on_sigterm(
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert re.search(r"stopped after \d+ pass\(es\)$", err.strip())  # a clean exit, not a crash
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_processes_running_passes_of_the_same_tasks_never_run_a_step_twice(
+    pg_schema: str, tmp_path: Path, worker_procs: list[subprocess.Popen[str]]
+) -> None:
+    from tests.conftest import truncate_all
+
+    truncate_all(pg_schema)
+    log = str(tmp_path / "calls.log")
+    steps = {"root": [], **{f"w{i}": ["root"] for i in range(4)}, "merge": [f"w{i}" for i in range(4)]}
+    tmpl = template("same", steps, {name: {"log": log, "sleep": 0.02} for name in steps}, handler=FILE_RECORD)
+    producer = Tasker(pg_schema)
+    producer.register_task_template(tmpl)
+    ids = [producer.create_task(TaskRequest(name="same", version="1.0.0", context={"i": i})).task_id for i in range(12)]
+    for _ in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.pass_runner", pg_schema, json.dumps(tmpl), ",".join(map(str, ids))],
+            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        worker_procs.append(proc)
+    for proc in worker_procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in worker_procs:
+        assert proc.wait(timeout=120) == 0
+    assert {producer.get_task(i).status for i in ids} == {"complete"}
+    events = read_log(log)
+    starts = Counter((e[1], e[2]) for e in events if e[0] == "start")
+    ends = Counter((e[1], e[2]) for e in events if e[0] == "end")
+    assert starts == ends == {(i, s): 1 for i in ids for s in steps}
+    assert len({e[4] for e in events}) == 2  # both processes executed steps
+    producer.shutdown()
