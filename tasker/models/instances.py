@@ -92,58 +92,51 @@ class WorkflowStepEdge(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(64), default="provides")
 
 
-class TaskTransition(Timestamps, Base):
+def _transition_table_args(table: str, entity_column: str) -> tuple[Any, ...]:
+    """Constraints of a transition log: unique sort keys, one ``most_recent`` row, known states."""
+    return (
+        UniqueConstraint(entity_column, "sort_key"),
+        Index(
+            f"ix_{table}_most_recent",
+            entity_column,
+            unique=True,
+            sqlite_where=text("most_recent"),
+            postgresql_where=text("most_recent"),
+        ),
+        CheckConstraint(_STATE_CHECK, name="to_state"),
+        CheckConstraint(_FROM_CHECK, name="from_state"),
+    )
+
+
+class TransitionColumns(Timestamps):
+    """The columns every transition log row has."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    to_state: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    sort_key: Mapped[int] = mapped_column()
+    most_recent: Mapped[bool] = mapped_column(default=True)
+
+
+class TaskTransition(TransitionColumns, Base):
     """Audit log of task state changes; exactly one ``most_recent`` row per task."""
 
     __tablename__ = "tasker_task_transitions"
-    __table_args__ = (
-        UniqueConstraint("task_id", "sort_key"),
-        Index(
-            "ix_tasker_task_transitions_most_recent",
-            "task_id",
-            unique=True,
-            sqlite_where=text("most_recent"),
-            postgresql_where=text("most_recent"),
-        ),
-        CheckConstraint(_STATE_CHECK, name="to_state"),
-        CheckConstraint(_FROM_CHECK, name="from_state"),
-    )
+    __table_args__ = _transition_table_args(__tablename__, "task_id")
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasker_tasks.task_id", ondelete="CASCADE"))
-    to_state: Mapped[str] = mapped_column(String(32))
-    from_state: Mapped[str | None] = mapped_column(String(32))
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-    sort_key: Mapped[int] = mapped_column()
-    most_recent: Mapped[bool] = mapped_column(default=True)
 
 
-class WorkflowStepTransition(Timestamps, Base):
+class WorkflowStepTransition(TransitionColumns, Base):
     """Audit log of step state changes; exactly one ``most_recent`` row per step."""
 
     __tablename__ = "tasker_workflow_step_transitions"
-    __table_args__ = (
-        UniqueConstraint("workflow_step_id", "sort_key"),
-        Index(
-            "ix_tasker_workflow_step_transitions_most_recent",
-            "workflow_step_id",
-            unique=True,
-            sqlite_where=text("most_recent"),
-            postgresql_where=text("most_recent"),
-        ),
-        CheckConstraint(_STATE_CHECK, name="to_state"),
-        CheckConstraint(_FROM_CHECK, name="from_state"),
-    )
+    __table_args__ = _transition_table_args(__tablename__, "workflow_step_id")
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workflow_step_id: Mapped[int] = mapped_column(
         ForeignKey("tasker_workflow_steps.workflow_step_id", ondelete="CASCADE")
     )
-    to_state: Mapped[str] = mapped_column(String(32))
-    from_state: Mapped[str | None] = mapped_column(String(32))
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-    sort_key: Mapped[int] = mapped_column()
-    most_recent: Mapped[bool] = mapped_column(default=True)
 
 
 class AnnotationType(Timestamps, Base):
