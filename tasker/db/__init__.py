@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,7 +89,8 @@ class Database:
         # SQLite has one writer at a time; queueing this process's writers on a lock hands the write lock
         # over at once, instead of each waiting thread polling in SQLite's sleeping busy handler.
         self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
-        self._reader = sessionmaker(self.engine.execution_options(tasker_readonly=True), expire_on_commit=False)
+        self._read_engine = self.engine.execution_options(tasker_readonly=True)
+        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -98,6 +99,25 @@ class Database:
         try:
             with lock, self._writer.begin() as session:
                 yield session
+        except DBAPIError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A write transaction on a Core connection (no ORM session): the engine's hot path."""
+        lock = self._write_lock or contextlib.nullcontext()
+        try:
+            with lock, self.engine.begin() as connection:
+                yield connection
+        except DBAPIError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only Core connection (no write lock on SQLite)."""
+        try:
+            with self._read_engine.connect() as connection:
+                yield connection
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
 

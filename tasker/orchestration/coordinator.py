@@ -115,7 +115,7 @@ class Coordinator:
         processed = 0
         events = self.rt.events
         while True:
-            with self.rt.db.read() as session:
+            with self.rt.db.read_connection() as session:
                 ready = find_ready_steps(session, task.task_id)
             if not ready:
                 events.emit(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Table, and_, bindparam, case, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Connection, Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tasker.models import WorkflowStep
@@ -49,7 +49,7 @@ _READY = (
 )
 
 
-def find_ready_steps(session: Session, task_id: int, now: datetime | None = None) -> list[Any]:
+def find_ready_steps(session: Session | Connection, task_id: int, now: datetime | None = None) -> list[Any]:
     """The task's steps ready to execute now (rows of the steps table), by ascending id."""
     return list(session.execute(_READY, {"b_task": task_id, "b_now": now or utcnow()}))
 

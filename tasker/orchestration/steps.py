@@ -129,11 +129,11 @@ class StepExecutor:
         now = utcnow()
         lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
         marked: list[tuple[int, str]] = []
-        with self.rt.db.transaction() as session:
+        with self.rt.db.connection() as session:
             for row in rows:
                 token = f"dispatch/{secrets.token_hex(6)}"
                 params = {"b_id": row.workflow_step_id, "b_now": now, "b_token": token, "b_lease": lease}
-                if session.execute(_MARK_DISPATCHED, params).rowcount == 1:  # type: ignore[attr-defined]
+                if session.execute(_MARK_DISPATCHED, params).rowcount == 1:
                     marked.append((row.workflow_step_id, token))
         return marked
 
@@ -194,7 +194,7 @@ class StepExecutor:
             self._before(task, row.workflow_step_id, row.name, ERROR, PENDING)
         self._before(task, row.workflow_step_id, row.name, PENDING, IN_PROGRESS)
         try:
-            with self.rt.db.transaction() as session:
+            with self.rt.db.connection() as session:
                 if row.status == ERROR:
                     retry = apply_transition(
                         session, "step", row.workflow_step_id, ERROR, PENDING,
@@ -235,7 +235,7 @@ class StepExecutor:
         self, task: TaskInfo, view: StepView, token: str, to_state: str, meta: dict[str, Any], values: dict[str, Any]
     ) -> bool:
         self._before(task, view.step_id, view.name, IN_PROGRESS, to_state)
-        with self.rt.db.transaction() as session:
+        with self.rt.db.connection() as session:
             written = apply_transition(
                 session, "step", view.step_id, IN_PROGRESS, to_state, meta, values,
                 statement=_FINISH, params={"b_token": token},
