@@ -25,6 +25,7 @@ from tasker.errors import PermanentError, RetryableError
 from tasker.handlers.base import StepHandler
 from tasker.models import WorkflowStep
 from tasker.models.base import utcnow
+from tasker.orchestration.leases import LeaseKeeper
 from tasker.orchestration.payloads import iso, step_payload
 from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
@@ -76,6 +77,7 @@ class StepExecutor:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self._pool: ThreadPoolExecutor | None = None
+        self.leases = LeaseKeeper(runtime.db, runtime.config.execution.step_lease_seconds)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -89,6 +91,7 @@ class StepExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self.leases.stop()
 
     def execute(self, task: TaskInfo, task_view: TaskView, ready: list[Any]) -> list[StepOutcome]:
         """Execute ``ready`` steps; returns the outcome of each step actually attempted."""
@@ -174,6 +177,7 @@ class StepExecutor:
         events.emit("step.before_handle", lambda: step_payload(task, view, "before_handle"))
         started = time.perf_counter()
         handler: StepHandler | None = None
+        self.leases.hold(token)
         try:
             handler = template_step.handler(template_step.handler_config)
             handler.bind_event_sink(self.rt.events.publish)
@@ -182,6 +186,7 @@ class StepExecutor:
         except Exception as exc:  # any handler failure (construction included) is a step failure
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)
         finally:
+            self.leases.release(token)
             if handler is not None:
                 handler.bind_event_sink(None)
         return self._record_success(task, view, token, time.perf_counter() - started)

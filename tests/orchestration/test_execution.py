@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -220,3 +221,25 @@ def test_handlers_see_other_steps_through_the_sequence(app: Tasker) -> None:
     assert view.step("charge_payment").attempts == 2
     assert view.step("charge_payment").results["charged"] == 5.0
     assert view.step("ship_order").results["payment_id"] == view.step("charge_payment").results["payment_id"]
+
+
+def test_a_step_longer_than_its_lease_is_not_taken_for_dead(make_app: Callable[..., Tasker]) -> None:
+    config = {"execution": {"step_lease_seconds": 1.2}}
+    runner, rival = make_app(config), make_app(config)
+    tmpl = template("long", {"a": []}, {"a": {"sleep": 3.0}})  # 2.5 leases
+    runner.register_task_template(tmpl)
+    rival.register_task_template(tmpl)
+    task = runner.create_task(TaskRequest(name="long", version="1.0.0", context={"x": 1}))
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(runner.run_task(task.task_id)), name="runner")
+    thread.start()
+    while runner.get_task(task.task_id).step("a").status != "in_progress":  # the runner claims the step first
+        thread.join(timeout=0.01)
+    while thread.is_alive():  # a rival keeps looking for dead claims while the step runs
+        rival.recover_expired_claims()
+        rival.run_task(task.task_id)
+        thread.join(timeout=0.1)
+    assert result == ["complete"]
+    assert [c.thread for c in calls("a")] == ["runner"]
+    step = runner.get_task(task.task_id).step("a")
+    assert step.attempts == 1 and step.status == "complete"
