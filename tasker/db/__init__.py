@@ -36,6 +36,15 @@ def normalize_url(url: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """Database driver errors become :class:`StoreError` (the driver's error chained)."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise StoreError(f"database error: {exc.orig}") from exc
+
+
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -95,40 +104,29 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls back on error; DB errors become StoreError."""
-        lock = self._write_lock or contextlib.nullcontext()
-        try:
-            with lock, self._writer.begin() as session:
-                yield session
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with self._writing(), _store_errors(), self._writer.begin() as session:
+            yield session
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
         """A write transaction on a Core connection (no ORM session): the engine's hot path."""
-        lock = self._write_lock or contextlib.nullcontext()
-        try:
-            with lock, self.engine.begin() as connection:
-                yield connection
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with self._writing(), _store_errors(), self.engine.begin() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def read_connection(self) -> Iterator[Connection]:
         """A read-only Core connection (no write lock on SQLite)."""
-        try:
-            with self._read_engine.connect() as connection:
-                yield connection
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with _store_errors(), self._read_engine.connect() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session (no write lock on SQLite)."""
-        try:
-            with self._reader() as session:
-                yield session
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with _store_errors(), self._reader() as session:
+            yield session
+
+    def _writing(self) -> contextlib.AbstractContextManager[object]:
+        return self._write_lock or contextlib.nullcontext()
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic (idempotent)."""
