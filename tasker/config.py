@@ -110,6 +110,8 @@ class TailSamplingConfig(_Section):
     keep_ratio: float = Field(default=0.1, ge=0, le=1)
     max_traces: int = Field(default=1000, ge=1)
     max_spans_per_trace: int = Field(default=1000, ge=1)
+    #: How long finished OK step segments wait for their task's decision before being decided alone.
+    decision_wait_seconds: float = Field(default=30.0, gt=0)
 
 
 class TelemetryConfig(_Section):

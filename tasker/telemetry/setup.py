@@ -80,6 +80,7 @@ def build_span_processor(config: TelemetryConfig, exporter: SpanExporter) -> Spa
             slow_threshold_seconds=tail.slow_threshold_seconds,
             max_traces=tail.max_traces,
             max_spans_per_trace=tail.max_spans_per_trace,
+            decision_wait_seconds=tail.decision_wait_seconds,
         )
     return processor
 

@@ -139,3 +139,16 @@ def test_global_provider_is_looked_up_lazily(monkeypatch: pytest.MonkeyPatch) ->
 def test_invalid_propagation_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="parent"):
         TelemetrySubscriber(propagation="sideways")  # type: ignore[arg-type]
+
+
+def test_tail_sampling_decision_wait_comes_from_config() -> None:
+    from tasker.config import TelemetryConfig
+    from tasker.telemetry import TailSamplingProcessor
+    from tasker.telemetry.setup import build_tracer_provider
+
+    config = TelemetryConfig(exporter="console", tail_sampling={"enabled": True, "decision_wait_seconds": 7.5})
+    provider = build_tracer_provider(config)
+    processors = provider._active_span_processor._span_processors  # the SDK keeps them here
+    (tail,) = [p for p in processors if isinstance(p, TailSamplingProcessor)]
+    assert tail.decision_wait == 7.5
+    provider.shutdown()
