@@ -298,6 +298,10 @@ class Coordinator:
                 **({"delay_seconds": delay, "scheduled_for": run_at.isoformat()} if delay > 0 else {}),
             },
         )  # fmt: skip
+        if ctx.execution_status == "processing" and self.rt.dispatch is not None:
+            # Steps are out with other workers, and each asks for a pass when it finishes: no message now.
+            # ``run_at`` stays persisted, so a sweep or a DB worker still re-runs the task if one never does.
+            return PENDING
         self.rt.schedule(task.task_id, delay)
         return PENDING
 

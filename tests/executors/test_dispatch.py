@@ -60,6 +60,8 @@ def test_ready_steps_are_dispatched_and_run_by_token(make_app: Callable[..., Tas
     assert len(calls("w0")) == 1
     assert app.run_until_done(task.task_id, timeout=30) == "complete"
     assert Counter(c.step for c in calls()) == {"root": 1, **{f"w{i}": 1 for i in range(5)}, "merge": 1}
+    # passes are requested by finished steps only: no delayed re-run message while steps were out
+    assert {delay for _task, delay in executor.passes} == {0.0}
 
 
 def test_a_reserved_step_whose_message_was_lost_is_released(make_app: Callable[..., Tasker]) -> None:
