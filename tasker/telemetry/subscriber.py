@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -136,18 +136,26 @@ class TelemetrySubscriber(BaseSubscriber):
         self,
         tracer_provider: trace.TracerProvider | None = None,
         *,
-        service_name: str = "tasker",
+        service_name: str | None = None,
         service_version: str | None = None,
-        propagation: Propagation = "parent",
+        propagation: Propagation | None = None,
         masker: Masker | None = None,
+        name: str | None = None,
+        events: Sequence[str] | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         """Create the subscriber; without ``tracer_provider`` the global one is used (looked up lazily).
 
         ``service_name``/``service_version`` name the instrumentation scope of the tracer (the resource's
         ``service.name`` belongs to the provider, see :func:`~tasker.telemetry.build_tracer_provider`).
-        ``masker`` defaults to the Masker of the event bus the subscriber is subscribed to.
+        ``masker`` defaults to the Masker of the event bus the subscriber is subscribed to. ``name``,
+        ``events`` and ``config`` (``service_name``, ``service_version``, ``propagation``) let a subscriptions
+        YAML file declare it like any other subscriber; explicit arguments win over ``config``.
         """
-        super().__init__(name="TelemetrySubscriber")
+        super().__init__(name=name or "TelemetrySubscriber", events=events, config=config)
+        propagation = propagation or self.config.get("propagation", "parent")
+        service_name = service_name or str(self.config.get("service_name", "tasker"))
+        service_version = service_version or self.config.get("service_version")
         if propagation not in ("parent", "link"):
             raise ConfigurationError(f"telemetry propagation must be 'parent' or 'link', not {propagation!r}")
         self.propagation: Propagation = propagation
