@@ -12,36 +12,14 @@ import io
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import tasker.models
+from tests.support.docs import DOCS, blocks
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 RUNNABLE_DOCS = ["getting-started.md", "data-model.md", "how-a-task-runs.md"]
-
-_FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
-_FILE = re.compile(r"#\s*file:\s*(\S+)")
-
-
-@dataclass
-class Block:
-    language: str
-    code: str
-    line: int
-
-    @property
-    def filename(self) -> str | None:
-        first = self.code.splitlines()[0] if self.code.strip() else ""
-        match = _FILE.fullmatch(first.strip())
-        return match.group(1) if match else None
-
-
-def blocks(doc: str) -> list[Block]:
-    text = (DOCS / doc).read_text(encoding="utf-8")
-    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in _FENCE.finditer(text)]
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ The other tests check the claims of the page's prose that the examples rely on.
 
 from __future__ import annotations
 
-import re
 import runpy
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,38 +24,19 @@ import yaml
 from tasker import StepHandler, StepSequence, StepView, Tasker, TaskRequest, TaskView
 from tasker.errors import EventError, PermanentError, RetryableError
 from tasker.handlers import ApiStepHandler
+from tests.support.docs import blocks
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "handlers.md"
-_FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
-_FILE = re.compile(r"#\s*file:\s*(\S+)")
+DOC = "handlers.md"
 STAND_IN_API = "fake_orders_api"
 
 
-@dataclass
-class Block:
-    language: str
-    code: str
-    line: int
-
-    @property
-    def filename(self) -> str | None:
-        first = self.code.splitlines()[0] if self.code.strip() else ""
-        match = _FILE.fullmatch(first.strip())
-        return match.group(1) if match else None
-
-
-def blocks() -> list[Block]:
-    text = DOC.read_text(encoding="utf-8")
-    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in _FENCE.finditer(text)]
-
-
 def scripts() -> list[int]:
-    """Indexes (in ``blocks()``) of the Python blocks that are scripts to run, not files to save."""
-    return [i for i, b in enumerate(blocks()) if b.language == "python" and not b.filename]
+    """Indexes (in ``blocks(DOC)``) of the Python blocks that are scripts to run, not files to save."""
+    return [i for i, b in enumerate(blocks(DOC)) if b.language == "python" and not b.filename]
 
 
 def test_the_page_has_its_examples() -> None:
-    found = blocks()
+    found = blocks(DOC)
     assert len(scripts()) >= 6
     assert STAND_IN_API + ".py" in {b.filename for b in found}
     for index in scripts():  # every script shows what it prints
@@ -84,9 +63,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         thread.join(5)
 
 
-@pytest.mark.parametrize("index", scripts(), ids=lambda i: f"line{blocks()[i].line}")
+@pytest.mark.parametrize("index", scripts(), ids=lambda i: f"line{blocks(DOC)[i].line}")
 def test_python_block_runs(index: int, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    found = blocks()
+    found = blocks(DOC)
     for saved in found[:index]:
         if saved.filename:
             (workdir / saved.filename).write_text(saved.code, encoding="utf-8")
@@ -108,7 +87,7 @@ def test_python_block_runs(index: int, workdir: Path, capsys: pytest.CaptureFixt
 
 def test_create_order_request_goes_to_the_documented_url(workdir: Path) -> None:
     """The CreateOrder block really POSTs to <url>/orders with the configured params and headers."""
-    found = blocks()
+    found = blocks(DOC)
     index = next(i for i in scripts() if "class CreateOrder" in found[i].code)
     for saved in found[:index]:
         if saved.filename:
@@ -125,7 +104,7 @@ def test_create_order_request_goes_to_the_documented_url(workdir: Path) -> None:
 
 def test_template_snippet_config_is_valid_and_paths_are_relative_to_url() -> None:
     """The YAML step's handler_config builds an ApiStepHandler; `/orders` requests <url>/orders."""
-    snippet = next(b.code for b in blocks() if b.language == "yaml" and "name: create_order" in b.code)
+    snippet = next(b.code for b in blocks(DOC) if b.language == "yaml" and "name: create_order" in b.code)
     step = yaml.safe_load(snippet)[0]
     assert step["handler_class"] == "myapp.orders.handlers:CreateOrder"
     handler = ApiStepHandler(step["handler_config"])

@@ -7,34 +7,28 @@ directory (on ``sys.path``) instead of being run.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "telemetry.md"
-_FENCE = re.compile(r"^```python\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
-_FILE = re.compile(r"#\s*file:\s*(\S+)")
+from tests.support.docs import blocks
 
 
 def test_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("TASKER_DATABASE_URL", raising=False)
-    text = DOC.read_text(encoding="utf-8")
     namespace: dict[str, Any] = {"__name__": "docs_telemetry"}
     handlers_before = list(logging.getLogger("tasker").handlers)
     modules_before = set(sys.modules)
     try:
-        for number, match in enumerate(_FENCE.finditer(text), 1):
-            code = match.group(1)
-            saved = _FILE.fullmatch(code.splitlines()[0].strip())
-            if saved:
-                (tmp_path / saved.group(1)).write_text(code, encoding="utf-8")
+        for block in (b for b in blocks("telemetry.md") if b.language == "python"):
+            if block.filename:
+                (tmp_path / block.filename).write_text(block.code, encoding="utf-8")
                 continue
-            exec(compile(code, f"docs/telemetry.md (python block {number})", "exec"), namespace)
+            exec(compile(block.code, f"docs/telemetry.md (line {block.line})", "exec"), namespace)
     finally:
         logging.getLogger("tasker").handlers[:] = handlers_before
         for name in set(sys.modules) - modules_before:
