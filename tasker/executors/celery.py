@@ -560,33 +560,27 @@ def _register_tasks(celery_app: Celery, process_app: _ProcessApp) -> None:
         "bind": True, "shared": False, "acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
     }  # fmt: skip
 
-    def run_task(self: Any, task_id: int) -> str | None:
-        """One orchestration pass of ``task_id``."""
+    def handle(message: Any, task_id: int, work: Callable[[Tasker], str | None]) -> str | None:
+        """Run ``work`` on this process's app: a vanished task drops the message, a database error retries it."""
         app: Tasker | None = None
         try:
             app = process_app.get()
-            with _message_trace(self.request):
-                return app.run_task(int(task_id))
+            with _message_trace(message.request):
+                return work(app)
         except TaskNotFoundError:
             logger.warning("task %s no longer exists; message dropped", task_id)
             return None
         except StoreError as exc:
-            _retry_on_store_error(self, app, exc)
+            _retry_on_store_error(message, app, exc)
             raise
+
+    def run_task(self: Any, task_id: int) -> str | None:
+        """One orchestration pass of ``task_id``."""
+        return handle(self, task_id, lambda app: app.run_task(int(task_id)))
 
     def run_step(self: Any, task_id: int, step_id: int, token: str) -> str | None:
         """Run one step a pass reserved for whichever worker receives this message."""
-        app: Tasker | None = None
-        try:
-            app = process_app.get()
-            with _message_trace(self.request):
-                return app.run_dispatched_step(int(task_id), int(step_id), str(token))
-        except TaskNotFoundError:
-            logger.warning("task %s no longer exists; message dropped", task_id)
-            return None
-        except StoreError as exc:
-            _retry_on_store_error(self, app, exc)
-            raise
+        return handle(self, task_id, lambda app: app.run_dispatched_step(int(task_id), int(step_id), str(token)))
 
     def sweep(self: Any) -> list[int]:
         """Re-send overdue tasks whose message may be lost (for ``celery beat``; workers also sweep alone)."""
