@@ -80,7 +80,7 @@ class Tasker:
             pool_size=self.config.execution.max_concurrent_steps + 4,
             sqlite_synchronous=self.config.database.sqlite_synchronous,
         )
-        self.templates = TemplateRegistry()
+        self.templates = TemplateRegistry(self.config.templates.handler_aliases)
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
         self.events = EventBus(
             catalog=EventCatalog(),
@@ -132,7 +132,13 @@ class Tasker:
         """Register a template (a parsed one, or a dict in the YAML shape) and its custom events."""
         if not isinstance(template, TaskTemplate):
             template = parse_template(template, environment=self.config.environment)
+        for spec in template.custom_events:
+            self.events.register_custom_event(spec.name, description=spec.description, fired_by=(template.full_name,))
         for step in template.step_templates:
+            if step.is_ruby_handler:  # resolved when the task runs: only the YAML declarations are known now
+                for spec in step.custom_events:
+                    self.events.register_custom_event(spec.name, description=spec.description, fired_by=(step.name,))
+                continue
             fired_by = (step.handler.__name__,)
             for spec in step.custom_events:
                 self.events.register_custom_event(spec.name, description=spec.description, fired_by=fired_by)

@@ -150,6 +150,13 @@ class CeleryConfig(_Section):
     store_retry_backoff_max_seconds: float = Field(default=60.0, gt=0)
 
 
+class TemplatesConfig(_Section):
+    """Task templates: how Ruby handler names (``Mod::Klass``) map to Python modules (docs/ruby-migration.md)."""
+
+    #: Ruby module prefix (or whole constant) -> Python module (or ``pkg.mod:Class``).
+    handler_aliases: dict[str, str] = Field(default_factory=dict)
+
+
 class TaskerConfig(_Section):
     """All of tasker's configuration."""
 
@@ -163,6 +170,7 @@ class TaskerConfig(_Section):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     celery: CeleryConfig = Field(default_factory=CeleryConfig)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
 
     @classmethod
     def coerce(cls, value: TaskerConfig | dict[str, Any] | None) -> TaskerConfig:

@@ -1,6 +1,7 @@
-"""Step handlers: the base class users subclass, and the HTTP API handler."""
+"""Handlers: the step handler base class, the HTTP API step handler and the optional task handler."""
 
 from tasker.handlers.api import ApiStepHandler, parse_retry_after
 from tasker.handlers.base import StepHandler
+from tasker.handlers.task import TaskHandler
 
-__all__ = ["ApiStepHandler", "StepHandler", "parse_retry_after"]
+__all__ = ["ApiStepHandler", "StepHandler", "TaskHandler", "parse_retry_after"]

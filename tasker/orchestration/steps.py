@@ -179,7 +179,7 @@ class StepExecutor:
         handler: StepHandler | None = None
         self.leases.hold(token)
         try:
-            handler = template_step.handler(template_step.handler_config)
+            handler = self.rt.templates.step_handler(task.template, template_step)(template_step.handler_config)
             handler.bind_event_sink(self.rt.events.publish)
             output = handler.process(task_view, sequence, view)
             handler.process_results(view, output, initial)

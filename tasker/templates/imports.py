@@ -1,13 +1,16 @@
-"""Resolving a template's ``handler_class`` import path to a StepHandler subclass."""
+"""Resolving a template's ``handler_class`` (or ``task_handler_class``) import path to a class."""
 
 from __future__ import annotations
 
 import importlib
+from typing import TypeVar
 
 from tasker.errors import TemplateError
 from tasker.handlers.base import StepHandler
 
-__all__ = ["check_import_path", "import_handler"]
+__all__ = ["check_import_path", "import_class", "import_handler"]
+
+T = TypeVar("T")
 
 
 def check_import_path(path: str) -> None:
@@ -28,11 +31,11 @@ def check_import_path(path: str) -> None:
         raise ValueError(f"'{path}' is not an import path: '{bad[0]}' is not a Python identifier")
 
 
-def _error(path: str, reason: str) -> TemplateError:
-    return TemplateError(f"cannot import handler_class '{path}': {reason}", field="handler_class")
+def _error(path: str, reason: str, field: str) -> TemplateError:
+    return TemplateError(f"cannot import {field} '{path}': {reason}", field=field)
 
 
-def _import_module(path: str) -> tuple[object, list[str], ModuleNotFoundError | None]:
+def _import_module(path: str, field: str) -> tuple[object, list[str], ModuleNotFoundError | None]:
     """Import the module part of ``path``.
 
     Returns the module, the attribute names still to resolve, and (dotted form) the error of the
@@ -43,7 +46,7 @@ def _import_module(path: str) -> tuple[object, list[str], ModuleNotFoundError | 
         try:
             return importlib.import_module(module_name), attr_path.split("."), None
         except Exception as exc:
-            raise _error(path, f"{type(exc).__name__}: {exc}") from exc
+            raise _error(path, f"{type(exc).__name__}: {exc}", field) from exc
     # Dotted form: the longest importable prefix is the module, the rest are attributes
     # (so ``pkg.mod.Outer.Inner`` works). A prefix is skipped only if it does not exist;
     # an error raised while importing an existing module is reported as is.
@@ -56,11 +59,11 @@ def _import_module(path: str) -> tuple[object, list[str], ModuleNotFoundError | 
         except ModuleNotFoundError as exc:
             first_error = first_error or exc
             if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
-                raise _error(path, f"{type(exc).__name__}: {exc}") from exc
+                raise _error(path, f"{type(exc).__name__}: {exc}", field) from exc
         except Exception as exc:
-            raise _error(path, f"{type(exc).__name__}: {exc}") from exc
+            raise _error(path, f"{type(exc).__name__}: {exc}", field) from exc
     assert first_error is not None
-    raise _error(path, f"{type(first_error).__name__}: {first_error}") from first_error
+    raise _error(path, f"{type(first_error).__name__}: {first_error}", field) from first_error
 
 
 def import_handler(path: str) -> type[StepHandler]:
@@ -69,25 +72,30 @@ def import_handler(path: str) -> type[StepHandler]:
     Raises ``TemplateError`` (field ``handler_class``) if the path is malformed, the import fails
     (the message includes the import error) or the object is not a ``StepHandler`` subclass.
     """
+    return import_class(path, StepHandler, "handler_class")
+
+
+def import_class(path: str, base: type[T], field: str) -> type[T]:
+    """Import the class at ``path`` and check it subclasses ``base``; errors name ``field``."""
     if not isinstance(path, str):
-        raise TemplateError(f"handler_class must be a string, got {type(path).__name__}", field="handler_class")
+        raise TemplateError(f"{field} must be a string, got {type(path).__name__}", field=field)
     try:
         check_import_path(path)
     except ValueError as exc:
-        raise TemplateError(str(exc), field="handler_class") from exc
-    obj, attributes, missing_module = _import_module(path)
+        raise TemplateError(str(exc), field=field) from exc
+    obj, attributes, missing_module = _import_module(path, field)
     for position, attribute in enumerate(attributes):
         try:
             obj = getattr(obj, attribute)
         except AttributeError as exc:
             if missing_module is not None:
-                raise _error(path, f"ModuleNotFoundError: {missing_module}") from missing_module
+                raise _error(path, f"ModuleNotFoundError: {missing_module}", field) from missing_module
             owner = path.replace(":", ".").rsplit(".", len(attributes) - position)[0]
-            raise _error(path, f"'{owner}' has no attribute '{attribute}'") from exc
-    if not (isinstance(obj, type) and issubclass(obj, StepHandler)):
+            raise _error(path, f"'{owner}' has no attribute '{attribute}'", field) from exc
+    if not (isinstance(obj, type) and issubclass(obj, base)):
         kind = f"class {obj.__module__}.{obj.__qualname__}" if isinstance(obj, type) else type(obj).__name__
         raise TemplateError(
-            f"handler_class '{path}' is not a subclass of tasker.handlers.base.StepHandler (got {kind})",
-            field="handler_class",
+            f"{field} '{path}' is not a subclass of {base.__module__}.{base.__qualname__} (got {kind})",
+            field=field,
         )
     return obj

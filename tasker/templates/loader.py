@@ -96,6 +96,9 @@ def _apply_environment(data: dict[str, Any], environment: str, source: str) -> d
             field="environments",
         )
     environments = {name: {} if value is None else value for name, value in environments.items()}
+    for name, other in environments.items():
+        if name != environment and isinstance(other, Mapping):
+            _check_override_steps(data.get("step_templates"), other.get("step_templates"), name, source)
     override = environments.get(environment)
     if override is not None:
         if not isinstance(override, Mapping):
@@ -141,14 +144,29 @@ def _merge_steps(base: Any, overrides: Any, environment: str, source: str) -> An
             raise TemplateError(f"step override #{number} must be a mapping with a 'name'", source=source, field=field)
         name = entry["name"]
         if name not in position:
-            raise TemplateError(
-                f"environment '{environment}' overrides unknown step '{name}'",
-                source=source,
-                step=name,
-                field=field,
-            )
+            raise _unknown_override(name, environment, source)
         merged[position[name]] = _deep_merge(merged[position[name]], entry)
     return merged
+
+
+def _check_override_steps(base: Any, overrides: Any, environment: str, source: str) -> None:
+    """Refuse overrides of steps the template does not have, in environments other than the active one too."""
+    if not isinstance(base, list) or not isinstance(overrides, list):
+        return
+    names = {step.get("name") for step in base if isinstance(step, Mapping)}
+    for entry in overrides:
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"] not in names:
+            raise _unknown_override(entry["name"], environment, source)
+
+
+def _unknown_override(name: str, environment: str, source: str) -> TemplateError:
+    return TemplateError(
+        f"environment '{environment}' overrides unknown step '{name}' (Ruby Tasker silently ignores such an "
+        "override; tasker refuses it so that a misspelt or renamed step is not missed)",
+        source=source,
+        step=name,
+        field=f"environments.{environment}.step_templates",
+    )
 
 
 # -- error messages --------------------------------------------------------------------------

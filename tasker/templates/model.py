@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, Self
 
@@ -20,7 +21,8 @@ from pydantic import (
 from tasker.errors import TemplateError
 from tasker.handlers.base import StepHandler
 from tasker.templates.graph import TemplateGraph
-from tasker.templates.imports import check_import_path, import_handler
+from tasker.templates.imports import import_handler
+from tasker.templates.resolve import check_handler_name, is_ruby_constant, qualify
 
 __all__ = ["DEFAULT_DEPENDENT_SYSTEM", "CustomEventSpec", "StepTemplate", "TaskTemplate"]
 
@@ -32,7 +34,11 @@ _MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
 class CustomEventSpec(BaseModel):
-    """A custom event a step publishes; registered when a template using the step is loaded."""
+    """A custom event a step publishes; registered when a template using the step is loaded.
+
+    A name without a dot (Ruby templates write ``data_extraction_started``) is prefixed with the
+    template's ``namespace_name``.
+    """
 
     model_config = _MODEL_CONFIG
 
@@ -43,8 +49,10 @@ class CustomEventSpec(BaseModel):
 class StepTemplate(BaseModel):
     """One step of a task template.
 
-    ``handler_class`` is resolved during validation (unless validated with context
-    ``{"resolve_handlers": False}``, in which case it is resolved on first access to ``handler``).
+    ``handler_class`` is a Python import path, resolved during validation (unless validated with
+    context ``{"resolve_handlers": False}``, in which case it is resolved on first access to
+    ``handler``), or a Ruby constant path (``Mod::Klass``), which is never imported at load time: the
+    app's ``TemplateRegistry.step_handler`` resolves it when a task runs the step.
     Semantic problems raise ``TemplateError`` (naming step and field) rather than pydantic's error.
     """
 
@@ -73,16 +81,28 @@ class StepTemplate(BaseModel):
     @field_validator("handler_class")
     @classmethod
     def _check_handler_path(cls, value: str) -> str:
-        check_import_path(value)
+        check_handler_name(value)
         return value
 
     @model_validator(mode="after")
     def _resolve_handler(self, info: ValidationInfo) -> Self:
-        if _resolve_handlers(info):
+        if _resolve_handlers(info) and not self.is_ruby_handler:
             self._handler = self._import_handler()
         return self
 
+    @property
+    def is_ruby_handler(self) -> bool:
+        """True when ``handler_class`` is a Ruby constant path (resolved by the app when the task runs)."""
+        return is_ruby_constant(self.handler_class)
+
     def _import_handler(self) -> type[StepHandler]:
+        if self.is_ruby_handler:
+            raise TemplateError(
+                f"'{self.handler_class}' is a Ruby constant: resolve it through the app's TemplateRegistry "
+                "(templates.handler_aliases)",
+                step=self.name,
+                field="handler_class",
+            )
         try:
             return import_handler(self.handler_class)
         except TemplateError as exc:
@@ -108,6 +128,10 @@ class StepTemplate(BaseModel):
 class TaskTemplate(BaseModel):
     """A task template: identity, context schema and the DAG of step templates.
 
+    Ruby Tasker keys are accepted: ``task_handler_class`` (looked up inside ``module_namespace`` when
+    it is a lone Ruby constant), ``concurrent`` (stored; steps always run as soon as they are ready,
+    as in Ruby), top-level ``handler_config`` (the default of every step's ``handler_config``, merged
+    key by key, the step's values winning) and top-level ``custom_events``.
     Validation also checks the template as a whole (unique step names, ``named_steps``, known
     dependencies, no cycles, valid JSON Schema) and raises ``TemplateError`` naming step and field.
     The ``schema`` key is exposed as ``context_schema``.
@@ -125,6 +149,42 @@ class TaskTemplate(BaseModel):
     step_templates: list[StepTemplate] = Field(min_length=1)
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     configuration: dict[str, Any] = Field(default_factory=dict)
+    task_handler_class: str | None = None
+    module_namespace: str | None = None
+    concurrent: bool = True
+    handler_config: dict[str, Any] = Field(default_factory=dict)
+    custom_events: list[CustomEventSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_template_defaults(cls, data: Any) -> Any:
+        """Merge top-level ``handler_config`` into each step; namespace dot-less custom event names."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        namespace = data.get("namespace_name", "default")
+        defaults = data.get("handler_config")
+        steps = data.get("step_templates")
+        if isinstance(steps, list):
+            data["step_templates"] = [
+                _step_defaults(step, defaults, namespace) if isinstance(step, dict) else step for step in steps
+            ]
+        data["custom_events"] = _namespaced(data.get("custom_events"), namespace)
+        return data
+
+    @field_validator("task_handler_class")
+    @classmethod
+    def _check_task_handler(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_handler_name(value)
+        return value
+
+    @field_validator("module_namespace")
+    @classmethod
+    def _check_module_namespace(cls, value: str | None) -> str | None:
+        if value is not None and not is_ruby_constant(value):
+            raise ValueError(f"must be a Ruby module name such as 'Billing::Refunds', got '{value}'")
+        return value
 
     @field_validator("version")
     @classmethod
@@ -181,6 +241,13 @@ class TaskTemplate(BaseModel):
             raise TemplateError(f"not a valid JSON Schema: {exc.message}", field=field) from exc
 
     @property
+    def task_handler_name(self) -> str | None:
+        """``task_handler_class`` as resolved: a Ruby constant gets ``module_namespace`` prepended."""
+        if self.task_handler_class is None:
+            return None
+        return qualify(self.task_handler_class, self.module_namespace)
+
+    @property
     def key(self) -> tuple[str, str, str]:
         """``(namespace_name, name, version)``: the registry key."""
         return (self.namespace_name, self.name, self.version)
@@ -210,6 +277,35 @@ class TaskTemplate(BaseModel):
     def graph(self) -> TemplateGraph:
         """The dependency graph of the steps."""
         return TemplateGraph.from_template(self)
+
+
+def _step_defaults(step: dict[str, Any], defaults: Any, namespace: Any) -> dict[str, Any]:
+    step = dict(step)
+    if isinstance(defaults, dict) and defaults:
+        own = step.get("handler_config")
+        step["handler_config"] = _merged(defaults, own) if isinstance(own, dict) or own is None else own
+    if "custom_events" in step:
+        step["custom_events"] = _namespaced(step["custom_events"], namespace)
+    return step
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _namespaced(events: Any, namespace: Any) -> Any:
+    """Prefix ``namespace.`` to custom event names that have no dot; anything else is left to validation."""
+    if not isinstance(events, list) or not isinstance(namespace, str):
+        return [] if events is None else events
+    return [
+        {**event, "name": f"{namespace}.{event['name']}"}
+        if isinstance(event, dict) and isinstance(event.get("name"), str) and event["name"] and "." not in event["name"]
+        else event
+        for event in events
+    ]
 
 
 def _resolve_handlers(info: ValidationInfo) -> bool:

@@ -1,13 +1,16 @@
-"""TemplateRegistry: an app's task templates by (namespace, name, version); exact lookups only."""
+"""TemplateRegistry: an app's task templates by (namespace, name, version), and their handler classes."""
 
 from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from tasker.errors import TemplateError, TemplateNotFoundError
-from tasker.templates.model import TaskTemplate
+from tasker.handlers.base import StepHandler
+from tasker.handlers.task import TaskHandler
+from tasker.templates.model import StepTemplate, TaskTemplate
+from tasker.templates.resolve import HandlerResolver
 
 __all__ = ["TemplateRegistry"]
 
@@ -23,12 +26,29 @@ class TemplateRegistry:
     """Thread-safe store of ``TaskTemplate`` objects; each app owns one (there is no global registry).
 
     ``get`` never falls back to another version or namespace. Iteration is sorted by namespace,
-    name, then numeric version.
+    name, then numeric version. Handler classes named by Ruby constants are resolved here, through
+    ``handler_aliases`` (see :mod:`tasker.templates.resolve`), when a task first needs them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, handler_aliases: Mapping[str, str] | None = None) -> None:
         self._templates: dict[TemplateKey, TaskTemplate] = {}
         self._lock = threading.Lock()
+        self.resolver = HandlerResolver(handler_aliases)
+
+    def step_handler(self, template: TaskTemplate, step: StepTemplate) -> type[StepHandler]:
+        """The handler class of ``step``; ``TemplateError`` naming template, step and candidates if unresolvable."""
+        if not step.is_ruby_handler:
+            return step.handler
+        return self.resolver.resolve(
+            step.handler_class, StepHandler, "handler_class", source=template.full_name, step=step.name
+        )
+
+    def task_handler(self, template: TaskTemplate) -> type[TaskHandler] | None:
+        """The class named by ``task_handler_class`` (None when the template names none)."""
+        name = template.task_handler_name
+        if name is None:
+            return None
+        return self.resolver.resolve(name, TaskHandler, "task_handler_class", source=template.full_name)
 
     def register(self, template: TaskTemplate, *, replace: bool = False) -> TaskTemplate:
         """Add ``template``; a second template with the same key needs ``replace=True``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tasker.handlers.base import StepHandler
+from tasker.handlers.task import TaskHandler
 from tasker.views import StepSequence, StepView, TaskView
 
 
@@ -48,3 +49,7 @@ class NotAHandler:
 
 
 not_a_class = 42
+
+
+class RubyTaskHandler(TaskHandler):
+    """A task handler the Ruby-name tests resolve through an alias."""

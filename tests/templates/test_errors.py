@@ -162,7 +162,7 @@ CASES: list[tuple[str, Mutation, str | None, str | None, str]] = [
     ),
     (
         "malformed handler path",
-        lambda d: _steps(d)["charge"].update(handler_class="ChargeCard"),
+        lambda d: _steps(d)["charge"].update(handler_class="charge card"),
         "charge",
         "handler_class",
         "not an import path",
@@ -191,9 +191,7 @@ CASES: list[tuple[str, Mutation, str | None, str | None, str]] = [
     ("schema not a mapping", lambda d: d.update(schema="object"), None, "schema", "valid dictionary"),
     (
         "override of unknown step",
-        lambda d: d.update(
-            environments={"development": {"step_templates": [{"name": "refund", "skippable": True}]}}
-        ),
+        lambda d: d.update(environments={"development": {"step_templates": [{"name": "refund", "skippable": True}]}}),
         "refund",
         "environments.development.step_templates",
         "environment 'development' overrides unknown step 'refund'",
@@ -201,9 +199,7 @@ CASES: list[tuple[str, Mutation, str | None, str | None, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "step", "field", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("mutate", "step", "field", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_invalid_template_from_file(
     diamond: dict[str, Any],
     write_yaml: Any,
@@ -277,9 +273,7 @@ def test_missing_path(tmp_path: Path) -> None:
     assert "no such file or directory" in str(info.value)
 
 
-def test_error_in_second_file_names_that_file(
-    diamond: dict[str, Any], write_yaml: Any, tmp_path: Path
-) -> None:
+def test_error_in_second_file_names_that_file(diamond: dict[str, Any], write_yaml: Any, tmp_path: Path) -> None:
     write_yaml(diamond, "a.yaml")
     diamond["version"] = "x"
     bad = write_yaml(diamond, "b.yaml")

@@ -61,9 +61,7 @@ def test_dot(diamond: dict[str, Any]) -> None:
 
 
 def test_levels_use_longest_path() -> None:
-    graph = TemplateGraph.from_dependencies(
-        [("a", []), ("b", ["a"]), ("c", ["b"]), ("d", ["a", "c"]), ("e", [])]
-    )
+    graph = TemplateGraph.from_dependencies([("a", []), ("b", ["a"]), ("c", ["b"]), ("d", ["a", "c"]), ("e", [])])
     assert graph.levels == {"a": 0, "b": 1, "c": 2, "d": 3, "e": 0}
     assert graph.roots == ["a", "e"]
     assert graph.leaves == ["d", "e"]

@@ -48,9 +48,7 @@ def test_diamond_from_yaml_file(diamond: dict[str, Any], write_yaml: Any) -> Non
     assert again == template
 
 
-def test_directory_loads_yaml_and_yml_sorted(
-    diamond: dict[str, Any], write_yaml: Any, tmp_path: Path
-) -> None:
+def test_directory_loads_yaml_and_yml_sorted(diamond: dict[str, Any], write_yaml: Any, tmp_path: Path) -> None:
     second = dict(diamond, name="b_second")
     write_yaml(second, "b.yml")
     write_yaml(diamond, "a.yaml")
