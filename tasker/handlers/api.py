@@ -7,21 +7,24 @@ Subclasses implement :meth:`~tasker.handlers.base.StepHandler.process` and retur
         def process(self, task, sequence, step):
             return self.client.post("/orders", json=task.context)
 
-:meth:`ApiStepHandler.process_results` then turns the status into a result or an error:
+:meth:`ApiStepHandler.handle` classifies the status *before* ``process_results`` runs, so a subclass
+overriding ``process_results`` only ever sees successful responses (as in Ruby Tasker):
 
-* 200-226: success, the results are :meth:`ApiStepHandler.response_results` of the response;
+* 200-226: success, then ``process_results`` stores :meth:`ApiStepHandler.response_results`;
 * 429, 503: :class:`~tasker.errors.RetryableError` with ``retry_after`` from ``Retry-After``;
 * 400, 401, 403, 404, 422: :class:`~tasker.errors.PermanentError` with ``error_code="HTTP_<status>"``;
-* anything else: :class:`~tasker.errors.RetryableError` without ``retry_after``.
+* anything else: :class:`~tasker.errors.RetryableError` (its delay: see ``retry_delay`` below).
 
-Transport errors raised by httpx inside ``process()`` (``ConnectError``, ``ReadTimeout``...)
-propagate unchanged; the engine treats any exception as a retryable failure.
+Paths are joined to ``url`` as Faraday joins them: ``/carts/1`` (leading slash) replaces the base
+path, ``carts/1`` is appended to it. Transport errors raised by httpx inside ``process()``
+(``ConnectError``, ``ReadTimeout``...) propagate unchanged; the engine retries them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import ssl
 import weakref
@@ -35,7 +38,7 @@ import httpx
 
 from tasker.errors import ConfigurationError, PermanentError, RetryableError
 from tasker.handlers.base import StepHandler
-from tasker.views import StepView
+from tasker.views import StepSequence, StepView, TaskView
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,11 @@ DEFAULT_TIMEOUT = 30.0
 RETRYABLE_STATUSES = frozenset({429, 503})
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 422})
 SUCCESS_STATUSES = range(200, 227)
+DEFAULT_RETRY_DELAY = 1.0
+#: Keys of Ruby's ``ssl`` option (Faraday's SSL options) that are supported.
+SSL_KEYS = frozenset({"verify", "ca_file", "client_cert", "client_key"})
+#: Ruby options that switch on the handler's own retry delay (otherwise the engine's backoff applies).
+BACKOFF_KEYS = ("retry_delay", "enable_exponential_backoff", "jitter_factor")
 CONTEXT_BODY_LIMIT = 2048
 MESSAGE_BODY_LIMIT = 500
 
@@ -76,14 +84,37 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return float(max(math.ceil((when - reference).total_seconds()), 1))
 
 
+def join_url(base: httpx.URL, url: httpx.URL | str) -> httpx.URL:
+    """Faraday's rule: a relative path with a leading ``/`` replaces the base path, others are appended."""
+    target = httpx.URL(url)
+    if not target.is_relative_url:
+        return target
+    path, _, query = target.raw_path.partition(b"?")
+    if not path.startswith(b"/"):
+        base_path = base.raw_path.partition(b"?")[0]
+        path = (base_path if base_path.endswith(b"/") else base_path + b"/") + path
+    return base.copy_with(raw_path=path + (b"?" + query if query else b""))
+
+
+class FaradayClient(httpx.Client):
+    """An ``httpx.Client`` joining request paths to ``base_url`` as Faraday does (see :func:`join_url`)."""
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        return super().build_request(method, join_url(self.base_url, url), **kwargs)
+
+
 class ApiStepHandler(StepHandler):
     """A step handler whose ``process()`` calls an HTTP API through :attr:`client`.
 
     ``handler_config`` keys: ``url`` (absolute http(s) base URL, required), ``params`` (default
     query parameters), ``headers`` (merged over JSON ``Content-Type``/``Accept`` defaults),
-    ``timeout`` (seconds, default 30) and ``verify`` (TLS verification: bool, or a CA bundle path;
-    default True). Other keys (``type``...) are ignored. Invalid values raise
-    :class:`~tasker.errors.ConfigurationError` at construction.
+    ``timeout`` (seconds, default 30), TLS as ``verify`` (bool or CA bundle path) or as Ruby's
+    ``ssl`` mapping (``verify``, ``ca_file``, ``client_cert``, ``client_key``), and Ruby's retry
+    options ``retry_delay`` (seconds, default 1), ``enable_exponential_backoff`` (default true) and
+    ``jitter_factor`` (0-1): when any of these is given, a retryable status without ``Retry-After``
+    asks for ``retry_delay * 2**(attempt-1)`` seconds (``retry_delay`` when not exponential), varied
+    by up to ``jitter_factor`` either way; otherwise the engine's backoff applies. ``type`` is
+    ignored; invalid values raise :class:`~tasker.errors.ConfigurationError` at construction.
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
@@ -96,6 +127,11 @@ class ApiStepHandler(StepHandler):
         }
         self.timeout: float = _timeout(self.config.get("timeout", DEFAULT_TIMEOUT))
         self.verify: bool | str = _verify(self.config.get("verify", True))
+        self.ssl: dict[str, Any] = _ssl(self.config)
+        self.retry_delay: float | None = _retry_delay(self.config)
+        self.exponential_backoff: bool = _bool(self.config, "enable_exponential_backoff", True)
+        self.jitter_factor: float = _fraction(self.config, "jitter_factor")
+        self.rng = random.Random()
         self._client: httpx.Client | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
@@ -108,18 +144,29 @@ class ApiStepHandler(StepHandler):
             self._finalizer = weakref.finalize(self, client.close)
         return self._client
 
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for the httpx client: base URL, params, headers, timeout, TLS."""
+        return {
+            "base_url": self.base_url,
+            "params": self.params,
+            "headers": self.headers,
+            "timeout": self.timeout,
+            "verify": self.ssl_context(),
+        }
+
+    def ssl_context(self) -> bool | ssl.SSLContext:
+        """``verify`` for httpx: False, or a context honouring the CA bundle and client certificate."""
+        if self.ssl.get("verify", True) is False or self.verify is False:
+            return False
+        cafile = self.ssl.get("ca_file") or (self.verify if isinstance(self.verify, str) else None)
+        context = ssl.create_default_context(cafile=cafile)
+        if "client_cert" in self.ssl:
+            context.load_cert_chain(self.ssl["client_cert"], self.ssl.get("client_key"))
+        return context
+
     def build_client(self) -> httpx.Client:
         """Create the client from the config; override to add auth, transports, event hooks..."""
-        verify: bool | ssl.SSLContext = (
-            ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else self.verify
-        )
-        return httpx.Client(
-            base_url=self.base_url,
-            params=self.params,
-            headers=self.headers,
-            timeout=self.timeout,
-            verify=verify,
-        )
+        return FaradayClient(**self.client_options())
 
     def close(self) -> None:
         """Close the client if it was created; a later :attr:`client` access makes a new one."""
@@ -128,22 +175,48 @@ class ApiStepHandler(StepHandler):
             self._finalizer = None
         self._client = None
 
-    def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
-        """Classify an HTTP response returned by ``process()`` and store its results.
+    def handle(self, task: TaskView, sequence: StepSequence, step: StepView) -> None:
+        """``process()``, then the status check (:meth:`check_response`), then ``process_results()``.
 
-        Raises :class:`RetryableError` or :class:`PermanentError` for failing statuses. Outputs
-        that are neither an ``httpx.Response`` nor a dict with ``status`` are stored as-is. As
-        the engine builds a handler per attempt, the client is closed afterwards.
+        The client is closed afterwards (the engine builds a handler per attempt).
         """
         try:
-            if not _is_response(process_output):
-                super().process_results(step, process_output, initial_results)
-                return
-            self.check_response(process_output)
-            if step.results is initial_results or step.results == initial_results:
-                step.results = self.response_results(process_output)
+            initial = step.results
+            output = self.process(task, sequence, step)
+            self.classify(step, output)
+            self.process_results(step, output, initial)
         finally:
             self.close()
+
+    def classify(self, step: StepView, output: Any) -> None:
+        """Raise for a failing HTTP response (applying the retry options); other outputs pass."""
+        if not _is_response(output):
+            return
+        try:
+            self.check_response(output)
+        except RetryableError as exc:
+            if exc.retry_after is None:
+                exc.retry_after = self.retry_backoff(step.attempts + 1)
+            raise
+
+    def retry_backoff(self, attempt: int) -> float | None:
+        """Seconds before retrying after failed attempt ``attempt`` (1-based); None: the engine decides."""
+        if self.retry_delay is None:
+            return None
+        delay = self.retry_delay * (2 ** (attempt - 1) if self.exponential_backoff else 1)
+        if self.jitter_factor:
+            delay *= 1 + self.rng.uniform(-self.jitter_factor, self.jitter_factor)
+        return max(delay, 0.0)
+
+    def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
+        """Store :meth:`response_results` of a (successful) response unless ``process()`` set results.
+
+        Outputs that are neither an ``httpx.Response`` nor a dict with ``status`` are stored as-is.
+        """
+        if not _is_response(process_output):
+            super().process_results(step, process_output, initial_results)
+        elif step.results is initial_results or step.results == initial_results:
+            step.results = self.response_results(process_output)
 
     def check_response(self, response: httpx.Response | Mapping[str, Any]) -> None:
         """Raise the error the response's status calls for; return if it is a success."""
@@ -273,6 +346,48 @@ def _timeout(value: Any) -> float:
     return float(value)
 
 
+def _ssl(config: Mapping[str, Any]) -> dict[str, Any]:
+    options = _mapping(config, "ssl")
+    unknown = sorted(set(options) - SSL_KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"ApiStepHandler: handler_config 'ssl' has unsupported key(s) {unknown}; supported: {sorted(SSL_KEYS)}"
+        )
+    if "verify" in options and not isinstance(options["verify"], bool):
+        raise ConfigurationError(f"ApiStepHandler: 'ssl.verify' must be true or false, got {options['verify']!r}")
+    for key in ("ca_file", "client_cert", "client_key"):
+        if key in options and not (isinstance(options[key], str) and options[key].strip()):
+            raise ConfigurationError(f"ApiStepHandler: 'ssl.{key}' must be a file path, got {options[key]!r}")
+    if "client_key" in options and "client_cert" not in options:
+        raise ConfigurationError("ApiStepHandler: 'ssl.client_key' needs 'ssl.client_cert'")
+    if "verify" in config and ("verify" in options or "ca_file" in options):
+        raise ConfigurationError("ApiStepHandler: give TLS verification as 'verify' or in 'ssl', not both")
+    return options
+
+
+def _retry_delay(config: Mapping[str, Any]) -> float | None:
+    if not any(key in config for key in BACKOFF_KEYS):
+        return None
+    value = config.get("retry_delay", DEFAULT_RETRY_DELAY)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
+        raise ConfigurationError(f"ApiStepHandler: 'retry_delay' must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _bool(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"ApiStepHandler: '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _fraction(config: Mapping[str, Any], key: str) -> float:
+    value = config.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigurationError(f"ApiStepHandler: '{key}' must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
 def _verify(value: Any) -> bool | str:
     if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
         return value
@@ -281,4 +396,4 @@ def _verify(value: Any) -> bool | str:
     )
 
 
-__all__ = ["ApiStepHandler", "parse_retry_after"]
+__all__ = ["ApiStepHandler", "FaradayClient", "join_url", "parse_retry_after"]

@@ -28,6 +28,12 @@ class StepHandler:
         """Do the step's work and return its results (JSON-serialisable)."""
         raise NotImplementedError(f"{type(self).__name__} must implement process(task, sequence, step)")
 
+    def handle(self, task: TaskView, sequence: StepSequence, step: StepView) -> None:
+        """The engine's entry point: :meth:`process`, then :meth:`process_results` (subclasses rarely override)."""
+        initial = step.results
+        output = self.process(task, sequence, step)
+        self.process_results(step, output, initial)
+
     def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
         """Store ``process_output`` as the results unless ``process()`` set ``step.results`` itself."""
         if step.results is initial_results or step.results == initial_results:

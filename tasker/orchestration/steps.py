@@ -173,7 +173,6 @@ class StepExecutor:
             ),
         )
         sequence = StepSequence([view], lambda name: self._load_step(task, name), lambda: self._load_all(task))
-        initial = view.results
         events.emit("step.before_handle", lambda: step_payload(task, view, "before_handle"))
         started = time.perf_counter()
         handler: StepHandler | None = None
@@ -181,8 +180,7 @@ class StepExecutor:
         try:
             handler = self.rt.templates.step_handler(task.template, template_step)(template_step.handler_config)
             handler.bind_event_sink(self.rt.events.publish)
-            output = handler.process(task_view, sequence, view)
-            handler.process_results(view, output, initial)
+            handler.handle(task_view, sequence, view)
         except Exception as exc:  # any handler failure (construction included) is a step failure
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)
         finally:

@@ -27,16 +27,13 @@ class GetHandler(ApiStepHandler):
         return self.client.get(self.path)
 
 
-def run(handler: StepHandler, step: StepView) -> Any:
-    """What the engine does: process, then process_results."""
-    initial = step.results
-    output = handler.process(TASK, SEQUENCE, step)
-    handler.process_results(step, output, initial)
-    return output
+def run(handler: StepHandler, step: StepView) -> None:
+    """What the engine does."""
+    handler.handle(TASK, SEQUENCE, step)
 
 
-def call(server_url: str, path: str, step: StepView, **config: Any) -> Any:
-    return run(GetHandler(server_url, path, **config), step)
+def call(server_url: str, path: str, step: StepView, **config: Any) -> None:
+    run(GetHandler(server_url, path, **config), step)
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -128,8 +125,8 @@ def test_build_client_can_be_overridden(server_url: str, step: StepView) -> None
             client.headers["X-Built"] = "yes"
             return client
 
-    call_output = run(Custom(server_url, "/echo"), step)
-    assert call_output.json()["headers"]["x-built"] == "yes"
+    run(Custom(server_url, "/echo"), step)
+    assert step.results["headers"]["x-built"] == "yes"
 
 
 def test_default_headers_and_params_are_sent(server_url: str, step: StepView) -> None:
@@ -155,16 +152,15 @@ def test_request_params_and_json_body_merge_with_defaults(server_url: str, step:
 
     run(Post({"url": server_url + "/api", "params": {"api_key": "k"}}), step)
     assert step.results["method"] == "POST"
-    assert step.results["path"] == "/api/echo"
+    assert step.results["path"] == "/echo"  # Faraday's rule: a leading '/' replaces the base path
     assert step.results["query"] == {"api_key": ["k"], "extra": ["1"]}
     assert step.results["body"] == '{"id":5}'
 
 
-def test_process_results_closes_the_client(server_url: str, step: StepView) -> None:
+def test_handle_closes_the_client(server_url: str, step: StepView) -> None:
     handler = GetHandler(server_url, "/ok")
-    output = handler.process(TASK, SEQUENCE, step)
     client = handler.client
-    handler.process_results(step, output, {})
+    handler.handle(TASK, SEQUENCE, step)
     assert client.is_closed
     assert not handler.client.is_closed  # a new one on demand
     handler.close()
@@ -174,8 +170,7 @@ def test_process_results_closes_the_client(server_url: str, step: StepView) -> N
 
 
 def test_json_response_body_becomes_the_results(server_url: str, step: StepView) -> None:
-    output = call(server_url, "/ok", step)
-    assert isinstance(output, httpx.Response)
+    call(server_url, "/ok", step)
     assert step.results == {"ok": True, "items": [1, 2]}
 
 
@@ -309,7 +304,7 @@ def test_timeouts_propagate_from_process(server_url: str, step: StepView) -> Non
 def test_dict_response_retry_after_is_case_insensitive(header: str, step: StepView) -> None:
     handler = ApiStepHandler({"url": "http://example.com"})
     with pytest.raises(RetryableError) as info:
-        handler.process_results(step, {"status": 429, "headers": {header: "3"}}, {})
+        handler.check_response({"status": 429, "headers": {header: "3"}})
     assert info.value.retry_after == 3.0
     assert info.value.context["status"] == 429
 
@@ -317,14 +312,14 @@ def test_dict_response_retry_after_is_case_insensitive(header: str, step: StepVi
 def test_dict_response_without_retry_after(step: StepView) -> None:
     handler = ApiStepHandler({"url": "http://example.com"})
     with pytest.raises(RetryableError) as info:
-        handler.process_results(step, {"status": "503"}, {})
+        handler.check_response({"status": "503"})
     assert info.value.retry_after is None
 
 
 def test_dict_response_permanent_and_success(step: StepView) -> None:
     handler = ApiStepHandler({"url": "http://example.com"})
     with pytest.raises(PermanentError, match="permanent status 404: nope") as info:
-        handler.process_results(step, {"status": 404, "body": "nope", "url": "http://example.com/x"}, {})
+        handler.check_response({"status": 404, "body": "nope", "url": "http://example.com/x"})
     assert info.value.error_code == "HTTP_404"
     assert info.value.context["url"] == "http://example.com/x"
     handler.process_results(step, {"status": 200, "body": {"id": 1}}, {})
@@ -333,11 +328,11 @@ def test_dict_response_permanent_and_success(step: StepView) -> None:
 
 def test_dict_response_with_a_non_integer_status_is_a_type_error(step: StepView) -> None:
     with pytest.raises(TypeError, match="status"):
-        ApiStepHandler({"url": "http://example.com"}).process_results(step, {"status": "teapot"}, {})
+        ApiStepHandler({"url": "http://example.com"}).check_response({"status": "teapot"})
 
 
 def test_response_without_a_request_has_no_url(step: StepView) -> None:
     handler = ApiStepHandler({"url": "http://example.com"})
     with pytest.raises(PermanentError) as info:
-        handler.process_results(step, httpx.Response(400, text="bad"), {})
+        handler.check_response(httpx.Response(400, text="bad"))
     assert info.value.context["url"] is None

@@ -102,8 +102,8 @@ def test_create_order_request_goes_to_the_documented_url(workdir: Path) -> None:
 # -- prose claims ----------------------------------------------------------------------------------------------
 
 
-def test_template_snippet_config_is_valid_and_paths_are_relative_to_url() -> None:
-    """The YAML step's handler_config builds an ApiStepHandler; `/orders` requests <url>/orders."""
+def test_template_snippet_config_is_valid_and_paths_are_joined_as_documented() -> None:
+    """The YAML step's handler_config builds an ApiStepHandler; `orders` requests <url>/orders, `/orders` /orders."""
     snippet = next(b.code for b in blocks(DOC) if b.language == "yaml" and "name: create_order" in b.code)
     step = yaml.safe_load(snippet)[0]
     assert step["handler_class"] == "myapp.orders.handlers:CreateOrder"
@@ -113,10 +113,12 @@ def test_template_snippet_config_is_valid_and_paths_are_relative_to_url() -> Non
         "Content-Type": "application/json", "Accept": "application/json", "Authorization": "Bearer ...",
     }  # fmt: skip
     try:
-        request = handler.client.build_request("POST", "/orders")
+        appended = handler.client.build_request("POST", "orders")
+        replaced = handler.client.build_request("POST", "/orders")
     finally:
         handler.close()
-    assert str(request.url) == "https://orders.example.com/api/v2/orders?source=tasker"
+    assert str(appended.url) == "https://orders.example.com/api/v2/orders?source=tasker"
+    assert str(replaced.url) == "https://orders.example.com/orders?source=tasker"
 
 
 class _Reserve(StepHandler):
