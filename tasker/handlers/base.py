@@ -40,7 +40,12 @@ class StepHandler:
             step.results = process_output
 
     def publish_event(self, name: str, payload: Mapping[str, Any] | None = None) -> None:
-        """Publish a (registered) custom event from inside ``process()``."""
+        """Publish a custom event from inside ``process()``.
+
+        ``name`` may be a template's dot-less ``custom_events`` name (it is looked up under the
+        template's namespace too). An undeclared name logs a warning and counts
+        ``tasker_handler_undeclared_events_total`` but does not fail the step, as in Ruby Tasker.
+        """
         if self._event_sink is None:
             raise RuntimeError("publish_event is only available while the engine runs this handler")
         self._event_sink(name, dict(payload or {}))

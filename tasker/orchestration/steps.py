@@ -23,6 +23,7 @@ from sqlalchemy.exc import StatementError
 
 from tasker.errors import PermanentError, RetryableError
 from tasker.handlers.base import StepHandler
+from tasker.handlers.events import HandlerEventSink
 from tasker.models import WorkflowStep
 from tasker.models.base import utcnow
 from tasker.orchestration.leases import LeaseKeeper
@@ -179,7 +180,9 @@ class StepExecutor:
         self.leases.hold(token)
         try:
             handler = self.rt.templates.step_handler(task.template, template_step)(template_step.handler_config)
-            handler.bind_event_sink(self.rt.events.publish)
+            handler.bind_event_sink(
+                HandlerEventSink(self.rt.events, self.rt.metrics, task.namespace, type(handler).__qualname__)
+            )
             handler.handle(task_view, sequence, view)
         except Exception as exc:  # any handler failure (construction included) is a step failure
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)
