@@ -66,5 +66,5 @@ def test_an_undeclared_event_warns_and_counts_without_failing_the_step(
 
 
 def test_the_bus_itself_stays_strict(app: Tasker) -> None:
-    with pytest.raises(EventError, match="Unknown event 'analytics.extraction_failed'"):
+    with pytest.raises(EventError, match=r"Unknown event 'analytics\.extraction_failed'"):
         app.events.publish("analytics.extraction_failed", {})
