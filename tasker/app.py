@@ -22,8 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from tasker.config import TaskerConfig, resolve_database_url
 from tasker.db import Database
 from tasker.errors import StoreError, TaskerError, TaskNotFoundError
-from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
+from tasker.events import BaseSubscriber, Event, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
+from tasker.handlers.annotations import annotate_task, task_annotations
+from tasker.handlers.task import TaskHandler, draft_task
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
 from tasker.models import Task
 from tasker.models.base import utcnow
@@ -44,7 +46,7 @@ from tasker.state.states import PENDING, TERMINAL_TASK_STATES
 from tasker.telemetry.propagation import new_task_trace_context
 from tasker.telemetry.setup import app_telemetry
 from tasker.templates import TaskTemplate, TemplateRegistry, load_templates, parse_template
-from tasker.views import StepView, TaskView
+from tasker.views import AnnotationView, StepSequence, TaskView
 
 logger = logging.getLogger(__name__)
 
@@ -149,23 +151,33 @@ class Tasker:
                     fired_by=fired_by,
                 )
         self.templates.register(template, replace=replace)
+        if template.task_handler_class is not None:  # update_annotations runs once such a task completes
+            self.events.subscribe("task.completed", self._update_annotations, subscriber_name="TaskHandler hooks")
         return template
 
     # -- tasks --------------------------------------------------------------------------------------
 
     def create_task(self, request: TaskRequest) -> TaskView:
-        """Validate and persist a task with its steps and edges, in one transaction."""
+        """Validate and persist a task with its steps and edges, in one transaction.
+
+        A template's ``TaskHandler`` (``task_handler_class``) supplies the schema and may adjust the
+        new task in ``establish_step_dependencies_and_defaults`` before it is written.
+        """
         template = self.templates.get(request.namespace, request.name, request.version)
-        validate_context(template, request.context)
+        hooks = self._task_handler(template)
+        validate_context(template, request.context, None if hooks is None else hooks.schema() or {})
         requested_at = request.requested_at or utcnow()
         identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
         trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
+        view = draft_task(template, request, requested_at)
+        if hooks is not None:
+            hooks.establish_step_dependencies_and_defaults(view, view.steps)
         for attempt in (1, 2):
             try:
                 with self.db.transaction() as session:
                     ids = self._catalog.cached(template) or CatalogCache.ensure(session, template)
                     task_id, step_ids = insert_task(
-                        session, template, request, ids, identity, trace_context, requested_at
+                        session, template, request, ids, identity, trace_context, requested_at, view
                     )
                 break
             except StoreError as exc:
@@ -177,24 +189,13 @@ class Tasker:
                     raise translated from cause
                 self._catalog.forget()  # stale cached catalog ids: look them up again
         self._catalog.remember(template, ids)
-        now = utcnow()
+        view.task_id = task_id
+        for step in view.steps:
+            step.task_id, step.step_id = task_id, step_ids[step.name]
         info = TaskInfo(
             task_id=task_id, name=template.name, namespace=template.namespace_name, version=template.version,
-            status=PENDING, context=request.context, created_at=now, started_at=None, run_at=now,
-            trace_context=trace_context, template=template,
-        )  # fmt: skip
-        view = TaskView(
-            task_id=task_id, name=info.name, namespace=info.namespace, version=info.version, status=PENDING,
-            context=request.context, initiator=request.initiator, source_system=request.source_system,
-            reason=request.reason, tags=list(request.tags), requested_at=requested_at, created_at=now,
-            steps=[
-                StepView(
-                    step_id=step_ids[s.name], task_id=task_id, name=s.name, status=PENDING, attempts=0,
-                    retry_limit=s.default_retry_limit, retryable=s.default_retryable, results={},
-                    inputs=request.context, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
-                )
-                for s in template.step_templates
-            ],
+            status=PENDING, context=view.context, created_at=view.created_at or requested_at, started_at=None,
+            run_at=view.created_at, trace_context=trace_context, template=template,
         )  # fmt: skip
         self.metrics.task_created(*info.labels)
         if self._runtime.otel is not None:
@@ -203,6 +204,23 @@ class Tasker:
         self._publish_created(info, view)
         self.executor.enqueue(task_id, 0.0)
         return view
+
+    def _task_handler(self, template: TaskTemplate) -> TaskHandler | None:
+        """An instance of the template's ``TaskHandler`` class, or None when it names none."""
+        cls = self.templates.task_handler(template)
+        return None if cls is None else cls(template, self.annotate_task)
+
+    def _update_annotations(self, event: Event) -> None:
+        """``task.completed`` subscriber: run the completed task's ``TaskHandler.update_annotations``."""
+        task = self.get_task(int(event.payload["task_id"]))
+        hooks = self._task_handler(self.templates.get(task.namespace, task.name, task.version))
+        if hooks is not None:
+            sequence = StepSequence(list(task.steps), lambda name: None, list)
+            hooks.update_annotations(task, sequence, list(task.steps))
+
+    def annotate_task(self, task_id: int, annotation_type: str, data: Mapping[str, Any]) -> AnnotationView:
+        """Attach a JSON annotation of ``annotation_type`` to a task (listed by ``get_task``)."""
+        return annotate_task(self.db, task_id, annotation_type, data)
 
     def _publish_created(self, info: TaskInfo, view: TaskView) -> None:
         events = self.events
@@ -270,13 +288,14 @@ class Tasker:
             if found is None:
                 raise TaskNotFoundError(task_id)
             steps = task_steps(session, task_id)
+            annotations = task_annotations(session, task_id)
         task = found.task
         return TaskView(
             task_id=task.task_id, name=found.name, namespace=found.namespace, version=found.version,
             status=task.status, context=task.context, complete=task.complete, initiator=task.initiator,
             source_system=task.source_system, reason=task.reason, tags=list(task.tags or []),
             requested_at=task.requested_at, created_at=task.created_at,
-            steps=[step_view(row, parents) for row, parents in steps],
+            steps=[step_view(row, parents) for row, parents in steps], annotations=annotations,
         )  # fmt: skip
 
     # -- events -------------------------------------------------------------------------------------

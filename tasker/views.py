@@ -37,6 +37,15 @@ class StepView:
 
 
 @dataclass
+class AnnotationView:
+    """A JSON annotation attached to a task (``app.annotate_task``, ``TaskHandler.update_annotations``)."""
+
+    annotation_type: str
+    data: dict[str, Any]
+    created_at: datetime | None = None
+
+
+@dataclass
 class TaskView:
     """A task with its identity, context and (when loaded) its steps."""
 
@@ -54,6 +63,7 @@ class TaskView:
     requested_at: datetime | None = None
     created_at: datetime | None = None
     steps: list[StepView] = field(default_factory=list)
+    annotations: list[AnnotationView] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tasker.models.base import utcnow
 from tasker.views import StepSequence, StepView, TaskView
 
 if TYPE_CHECKING:
+    from tasker.request import TaskRequest
     from tasker.templates.model import TaskTemplate
 
-Annotator = Callable[[int, str, Mapping[str, Any]], None]
+Annotator = Callable[[int, str, Mapping[str, Any]], object]
 
 
 class TaskHandler:
@@ -45,3 +49,24 @@ class TaskHandler:
         if self._annotator is None:
             raise RuntimeError("annotate is only available while the engine runs this task handler")
         self._annotator(task if isinstance(task, int) else task.task_id, annotation_type, data)
+
+
+def draft_task(template: TaskTemplate, request: TaskRequest, requested_at: datetime) -> TaskView:
+    """The task about to be created, with ids 0: what ``establish_step_dependencies_and_defaults`` adjusts.
+
+    The context is a copy of the request's; every step's ``inputs`` is that same context object.
+    """
+    context = copy.deepcopy(request.context)
+    return TaskView(
+        task_id=0, name=template.name, namespace=template.namespace_name, version=template.version,
+        status="pending", context=context, initiator=request.initiator, source_system=request.source_system,
+        reason=request.reason, tags=list(request.tags), requested_at=requested_at, created_at=utcnow(),
+        steps=[
+            StepView(
+                step_id=0, task_id=0, name=s.name, status="pending", attempts=0, retry_limit=s.default_retry_limit,
+                retryable=s.default_retryable, results={}, inputs=context, skippable=s.skippable,
+                parent_names=tuple(s.all_dependencies()),
+            )
+            for s in template.step_templates
+        ],
+    )  # fmt: skip

@@ -33,6 +33,7 @@ from tasker.models import (
 from tasker.models.base import utcnow
 from tasker.request import TaskRequest
 from tasker.templates import TaskTemplate
+from tasker.views import TaskView
 
 
 class IdentityStrategy(Protocol):
@@ -87,9 +88,11 @@ def identity_options(request: TaskRequest, requested_at: datetime) -> dict[str, 
     }
 
 
-def validate_context(template: TaskTemplate, context: Mapping[str, Any]) -> None:
-    """Check the context against the template's JSON Schema; ValidationError names every bad field."""
-    schema = template.context_schema
+def validate_context(
+    template: TaskTemplate, context: Mapping[str, Any], schema: Mapping[str, Any] | None = None
+) -> None:
+    """Check the context against ``schema`` (default: the template's); ValidationError names every bad field."""
+    schema = template.context_schema if schema is None else schema
     if not schema:
         return
     validator = jsonschema.Draft202012Validator(schema)
@@ -234,9 +237,16 @@ def insert_task(
     identity_hash: str,
     trace_context: dict[str, Any] | None,
     requested_at: datetime,
+    draft: TaskView | None = None,
 ) -> tuple[int, dict[str, int]]:
-    """Insert the task, its steps and its edges; returns (task_id, {step name: step id})."""
+    """Insert the task, its steps and its edges; returns (task_id, {step name: step id}).
+
+    ``draft`` (the task as a ``TaskHandler`` adjusted it) supplies the context and each step's
+    inputs, retry limit and retryable flag.
+    """
     now = utcnow()
+    context = draft.context if draft is not None else request.context
+    drafted = {s.name: s for s in draft.steps} if draft is not None else {}
     task_id = session.execute(
         insert(Task)
         .values(
@@ -249,7 +259,7 @@ def insert_task(
             reason=request.reason,
             bypass_steps=request.bypass_steps,
             tags=request.tags,
-            context=request.context,
+            context=context,
             identity_hash=identity_hash,
             trace_context=trace_context,
             run_at=now,
@@ -264,12 +274,12 @@ def insert_task(
             "named_step_id": ids.named_step_ids[s.name],
             "name": s.name,
             "status": "pending",
-            "retryable": s.default_retryable,
-            "retry_limit": s.default_retry_limit,
+            "retryable": drafted[s.name].retryable if drafted else s.default_retryable,
+            "retry_limit": drafted[s.name].retry_limit if drafted else s.default_retry_limit,
             "in_process": False,
             "processed": False,
             "attempts": 0,
-            "inputs": request.context,
+            "inputs": drafted[s.name].inputs if drafted else context,
             "results": {},
             "skippable": s.skippable,
             "unsatisfied_parents": len(s.all_dependencies()),
