@@ -61,6 +61,7 @@ def draft_task(template: TaskTemplate, request: TaskRequest, requested_at: datet
         task_id=0, name=template.name, namespace=template.namespace_name, version=template.version,
         status="pending", context=context, initiator=request.initiator, source_system=request.source_system,
         reason=request.reason, tags=list(request.tags), requested_at=requested_at, created_at=utcnow(),
+        steps_total=len(template.step_templates),
         steps=[
             StepView(
                 step_id=0, task_id=0, name=s.name, status="pending", attempts=0, retry_limit=s.default_retry_limit,
