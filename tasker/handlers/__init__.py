@@ -1,7 +1,15 @@
 """Handlers: the step handler base class, the HTTP API step handler and the optional task handler."""
 
-from tasker.handlers.api import ApiStepHandler, parse_retry_after
+from tasker.handlers.aio import HandlerTimeoutError
+from tasker.handlers.api import ApiStepHandler, AsyncApiStepHandler, parse_retry_after
 from tasker.handlers.base import StepHandler
 from tasker.handlers.task import TaskHandler
 
-__all__ = ["ApiStepHandler", "StepHandler", "TaskHandler", "parse_retry_after"]
+__all__ = [
+    "ApiStepHandler",
+    "AsyncApiStepHandler",
+    "HandlerTimeoutError",
+    "StepHandler",
+    "TaskHandler",
+    "parse_retry_after",
+]

@@ -22,6 +22,7 @@ path, ``carts/1`` is appended to it. Transport errors raised by httpx inside ``p
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tasker.errors import ConfigurationError, PermanentError, RetryableError
+from tasker.handlers.aio import run_blocking
 from tasker.handlers.base import StepHandler
 from tasker.views import StepSequence, StepView, TaskView
 
@@ -182,7 +184,7 @@ class ApiStepHandler(StepHandler):
         """
         try:
             initial = step.results
-            output = self.process(task, sequence, step)
+            output = self.run_process(task, sequence, step)
             self.classify(step, output)
             self.process_results(step, output, initial)
         finally:
@@ -259,6 +261,50 @@ class ApiStepHandler(StepHandler):
             except ValueError:
                 logger.debug("response from %s claims JSON but does not parse", _url(response))
         return {"status": response.status_code, "body": response.text}
+
+
+class FaradayAsyncClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` joining request paths to ``base_url`` as Faraday does (see :func:`join_url`)."""
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        return super().build_request(method, join_url(self.base_url, url), **kwargs)
+
+
+class AsyncApiStepHandler(ApiStepHandler):
+    """:class:`ApiStepHandler` with an ``async def process`` using :attr:`async_client` (``httpx.AsyncClient``).
+
+    Same configuration, URL joining, classification and retry options; ``process`` runs on the app's
+    event loop and the client is closed there once it returns::
+
+        class CreateOrder(AsyncApiStepHandler):
+            async def process(self, task, sequence, step):
+                return await self.async_client.post("orders", json=task.context)
+    """
+
+    _async_client: httpx.AsyncClient | None = None
+
+    @property
+    def async_client(self) -> httpx.AsyncClient:
+        """The async HTTP client of this attempt, created by :meth:`build_async_client` on first use."""
+        if self._async_client is None:
+            self._async_client = self.build_async_client()
+        return self._async_client
+
+    def build_async_client(self) -> httpx.AsyncClient:
+        """Create the async client from the config; override to add auth, transports, event hooks..."""
+        return FaradayAsyncClient(**self.client_options())
+
+    def run_process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        return run_blocking(self._process_then_close(task, sequence, step), self._loop, self.timeout)
+
+    async def _process_then_close(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        try:
+            output = self.process(task, sequence, step)
+            return await output if inspect.isawaitable(output) else output
+        finally:
+            if self._async_client is not None:
+                await self._async_client.aclose()
+                self._async_client = None
 
 
 def _is_response(output: Any) -> bool:
@@ -396,4 +442,11 @@ def _verify(value: Any) -> bool | str:
     )
 
 
-__all__ = ["ApiStepHandler", "FaradayClient", "join_url", "parse_retry_after"]
+__all__ = [
+    "ApiStepHandler",
+    "AsyncApiStepHandler",
+    "FaradayAsyncClient",
+    "FaradayClient",
+    "join_url",
+    "parse_retry_after",
+]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from tasker.handlers.aio import EventLoop, run_blocking
 from tasker.views import StepSequence, StepView, TaskView
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
@@ -12,6 +14,9 @@ EventSink = Callable[[str, Mapping[str, Any]], None]
 
 class StepHandler:
     """One step's behaviour: implement :meth:`process`; its return value becomes ``step.results``.
+
+    ``process`` may be ``async def``: it then runs on the app's event loop (:mod:`tasker.handlers.aio`),
+    cancelled if it outlasts the step's ``timeout_seconds``.
 
     ``handler_config`` from the template arrives as ``self.config``. Custom events the handler
     publishes are declared in ``custom_events`` (a list of ``{"name": ..., "description": ...}``);
@@ -23,6 +28,9 @@ class StepHandler:
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
         self._event_sink: EventSink | None = None
+        self._loop: EventLoop | None = None
+        #: Seconds an async ``process`` may run before it is cancelled (set by the engine; None: no limit).
+        self.timeout: float | None = None
 
     def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
         """Do the step's work and return its results (JSON-serialisable)."""
@@ -31,8 +39,15 @@ class StepHandler:
     def handle(self, task: TaskView, sequence: StepSequence, step: StepView) -> None:
         """The engine's entry point: :meth:`process`, then :meth:`process_results` (subclasses rarely override)."""
         initial = step.results
-        output = self.process(task, sequence, step)
+        output = self.run_process(task, sequence, step)
         self.process_results(step, output, initial)
+
+    def run_process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        """:meth:`process`; an awaitable it returns (``async def``) is run on the engine's loop within :attr:`timeout`."""
+        output = self.process(task, sequence, step)
+        if inspect.isawaitable(output):
+            output = run_blocking(output, self._loop, self.timeout)
+        return output
 
     def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
         """Store ``process_output`` as the results unless ``process()`` set ``step.results`` itself."""
@@ -58,3 +73,7 @@ class StepHandler:
     def bind_event_sink(self, sink: EventSink | None) -> None:
         """Engine hook: where :meth:`publish_event` sends events."""
         self._event_sink = sink
+
+    def bind_loop(self, loop: EventLoop | None, timeout: float | None = None) -> None:
+        """Engine hook: the event loop an async :meth:`process` runs on, and its timeout."""
+        self._loop, self.timeout = loop, timeout

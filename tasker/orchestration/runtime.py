@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasker.config import TaskerConfig
 from tasker.db import Database
+from tasker.handlers.aio import EventLoop
 from tasker.templates import StepTemplate, TaskTemplate, TemplateRegistry
 from tasker.views import StepView
 
@@ -36,6 +37,8 @@ class Runtime:
     dispatch: Callable[[int, int, str], None] | None = None
     #: OpenTelemetry messaging metrics, when the app was given a MeterProvider.
     otel: OTelMessagingMetrics | None = None
+    #: The event loop async step handlers run on (started on first use, closed at shutdown).
+    aio: EventLoop = field(default_factory=EventLoop)
 
 
 @dataclass

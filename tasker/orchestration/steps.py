@@ -93,6 +93,7 @@ class StepExecutor:
             self._pool.shutdown(wait=True)
             self._pool = None
         self.leases.stop()
+        self.rt.aio.close()
 
     def execute(self, task: TaskInfo, task_view: TaskView, ready: list[Any]) -> list[StepOutcome]:
         """Execute ``ready`` steps; returns the outcome of each step actually attempted."""
@@ -183,6 +184,7 @@ class StepExecutor:
             handler.bind_event_sink(
                 HandlerEventSink(self.rt.events, self.rt.metrics, task.namespace, type(handler).__qualname__)
             )
+            handler.bind_loop(self.rt.aio, template_step.timeout_seconds)
             handler.handle(task_view, sequence, view)
         except Exception as exc:  # any handler failure (construction included) is a step failure
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)

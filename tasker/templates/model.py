@@ -70,6 +70,8 @@ class StepTemplate(BaseModel):
     skippable: bool = False
     dependent_system: str | None = None
     custom_events: list[CustomEventSpec] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    """Seconds an attempt may run; an ``async def process`` is cancelled when it is up."""
 
     _handler: type[StepHandler] | None = PrivateAttr(default=None)
 
