@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tasker import Tasker
+from tasker import Tasker, TaskRequest
 from tasker.errors import TemplateError
 from tasker.handlers import StepHandler, TaskHandler
 from tasker.templates import TemplateRegistry, load_templates, parse_template
@@ -190,3 +190,48 @@ def test_graph_cli_draws_a_ruby_template() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "generate_insights" in result.stdout
+
+
+# -- two of the vendored templates run unchanged, with Python handlers -------------------------------------------
+
+BLOG_ALIASES = {
+    "BlogExamples::Post01": "tests.templates.ruby_blog.post01",
+    "BlogExamples::Post02": "tests.templates.ruby_blog.post02",
+    "BlogExamples::Post02::CustomerAnalyticsHandler": "tasker.handlers:TaskHandler",
+}
+
+
+def test_post01_enrichment_happens_in_the_task_handler_hook(make_app: Any) -> None:
+    app = make_app({"templates": {"handler_aliases": BLOG_ALIASES}})
+    app.load_task_templates(RUBY_FIXTURES / "order_processing_handler.yaml")
+    context = {
+        "cart_items": [{"product_id": 1, "quantity": 2, "price": 9.5}],
+        "payment_info": {"method": "credit_card", "amount": 19.0, "currency": "USD"},
+        "customer_info": {"email": "ada@example.com", "name": "Ada", "tier": "premium"},
+        "priority": "express",
+    }
+    task = app.create_task(TaskRequest(name="process_order", namespace="ecommerce", version="1.0.0", context=context))
+    assert app.run_until_done(task.task_id) == "complete"
+    done = app.get_task(task.task_id)
+    assert done.context["premium_processing"] == {"priority": "high", "faster_processing": True}
+    assert done.context["express_processing"]["payment_retries"] == 1
+    assert done.step("send_confirmation").results == {"step": "send_confirmation", "premium": True}
+    assert [s.retry_limit for s in done.steps] == [3, 3, 2, 3, 5]
+
+
+def test_post02_pipeline_completes_publishing_rubys_event_names(make_app: Any) -> None:
+    app = make_app({"templates": {"handler_aliases": BLOG_ALIASES}})
+    app.load_task_templates(RUBY_FIXTURES / "customer_analytics_handler.yaml")
+    received: list[str] = []
+    for name in ("data_extraction_started", "data_extraction_completed", "pipeline_milestone_reached"):
+        app.events.subscribe(f"blog_examples.{name}", lambda event: received.append(event.name))
+    context = {"date_range": {"start_date": "2025-01-01", "end_date": "2025-01-31"}, "flaky": {"extract_users": 1}}
+    task = app.create_task(
+        TaskRequest(name="customer_analytics", namespace="blog_examples", version="1.0.0", context=context)
+    )
+    assert app.run_until_done(task.task_id) == "complete"
+    assert received.count("blog_examples.data_extraction_started") == 4  # extract_users ran twice
+    assert received.count("blog_examples.data_extraction_completed") == 3
+    assert received.count("blog_examples.pipeline_milestone_reached") == 5
+    assert app.get_task(task.task_id).step("extract_users").attempts == 2
+    assert 'event="data_extraction_failed"' in app.metrics.render()
