@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +15,7 @@ from tasker.examples.ruby_style import HANDLER_ALIASES, TEMPLATES
 from tasker import Tasker, TaskRequest
 from tasker.errors import ValidationError
 from tasker.events import Event
+from tests.support.http import serving
 
 BASKET = {
     "basket": [{"sku": "mug", "quantity": 2, "unit_price": 12.5}, {"sku": "tea", "quantity": 1, "unit_price": 5.0}],
@@ -205,15 +205,8 @@ class _Services(BaseHTTPRequestHandler):
 @pytest.fixture
 def services() -> Iterator[tuple[str, type[_Services]]]:
     routes = type("Routes", (_Services,), {"failures": {}, "calls": [], "create_task": None})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), routes)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", routes
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), routes)) as port:
+        yield f"http://127.0.0.1:{port}", routes
 
 
 def _signup_template(base_url: str) -> dict[str, Any]:

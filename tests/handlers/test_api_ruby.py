@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +17,7 @@ from tasker.errors import ConfigurationError, RetryableError
 from tasker.handlers import ApiStepHandler
 from tasker.views import StepSequence, StepView, TaskView
 from tests.handlers.conftest import _Routes
+from tests.support.http import serving
 
 TASK = TaskView(task_id=1, name="t", namespace="ns", version="1.0.0", status="in_progress", context={})
 SEQUENCE = StepSequence([], lambda name: None, list)
@@ -187,14 +187,8 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(server) as port:
+        yield f"https://127.0.0.1:{port}", cert
 
 
 def test_ssl_options_have_an_effect(https_server: tuple[str, Path]) -> None:
