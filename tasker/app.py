@@ -217,11 +217,11 @@ class Tasker:
 
     def _update_annotations(self, event: Event) -> None:
         """``task.completed`` subscriber: run the completed task's ``TaskHandler.update_annotations``."""
-        task = self.get_task(int(event.payload["task_id"]))
-        hooks = self._task_handler(self.templates.get(task.namespace, task.name, task.version))
+        payload = event.payload
+        hooks = self._task_handler(self.templates.get(payload["namespace"], payload["task_name"], payload["version"]))
         if hooks is not None:
-            sequence = StepSequence(list(task.steps), lambda name: None, list)
-            hooks.update_annotations(task, sequence, list(task.steps))
+            task = self.get_task(int(payload["task_id"]))
+            hooks.update_annotations(task, StepSequence(list(task.steps), lambda name: None, list), list(task.steps))
 
     def annotate_task(self, task_id: int, annotation_type: str, data: Mapping[str, Any]) -> AnnotationView:
         """Attach a JSON annotation of ``annotation_type`` to a task (listed by ``get_task``)."""
