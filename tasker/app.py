@@ -26,6 +26,7 @@ from tasker.errors import StoreError, TaskerError, TaskNotFoundError, Validation
 from tasker.events import BaseSubscriber, Event, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
 from tasker.handlers.annotations import annotate_task, task_annotations
+from tasker.handlers.base import StepHandler
 from tasker.handlers.task import TaskHandler, draft_task
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
 from tasker.models import Task
@@ -48,7 +49,7 @@ from tasker.state.states import PENDING, STATES, TERMINAL_TASK_STATES
 from tasker.telemetry.propagation import new_task_trace_context
 from tasker.telemetry.redaction import AttributeRedactor
 from tasker.telemetry.setup import app_telemetry
-from tasker.templates import TaskTemplate, TemplateRegistry, load_templates, parse_template
+from tasker.templates import StepTemplate, TaskTemplate, TemplateRegistry, load_templates, parse_template
 from tasker.views import AnnotationView, StepSequence, TaskView
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Tasker:
             pool_size=self.config.execution.max_concurrent_steps + 4,
             sqlite_synchronous=self.config.database.sqlite_synchronous,
         )
-        self.templates = TemplateRegistry(self.config.templates.handler_aliases)
+        self.templates = TemplateRegistry(self.config.templates.handler_aliases, self._register_handler_events)
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
         self.events = EventBus(
             catalog=EventCatalog(),
@@ -142,19 +143,13 @@ class Tasker:
         for spec in template.custom_events:
             self.events.register_custom_event(spec.name, description=spec.description, fired_by=(template.full_name,))
         for step in template.step_templates:
-            if step.is_ruby_handler:  # resolved when the task runs: only the YAML declarations are known now
+            if step.is_ruby_handler:  # resolved when a task runs it (then its class's events are registered)
                 for spec in step.custom_events:
-                    self.events.register_custom_event(spec.name, description=spec.description, fired_by=(step.name,))
-                continue
-            fired_by = (step.handler.__name__,)
-            for spec in step.custom_events:
-                self.events.register_custom_event(spec.name, description=spec.description, fired_by=fired_by)
-            for event in step.handler.custom_event_configuration():
-                self.events.register_custom_event(
-                    event["name"],
-                    description=event.get("description", f"Custom event from {step.handler.__name__}"),
-                    fired_by=fired_by,
-                )
+                    self.events.register_custom_event(
+                        spec.name, description=spec.description, fired_by=(step.handler_class,)
+                    )
+            else:
+                self._register_handler_events(step, step.handler)
         self.templates.register(template, replace=replace)
         if template.task_handler_class is not None:  # update_annotations runs once such a task completes
             self.events.subscribe("task.completed", self._update_annotations, subscriber_name="TaskHandler hooks")
@@ -209,6 +204,18 @@ class Tasker:
         self._publish_created(info, view)
         self.executor.enqueue(task_id, 0.0)
         return view
+
+    def _register_handler_events(self, step: StepTemplate, handler: type[StepHandler]) -> None:
+        """Register the custom events a step declares, and those its handler class declares."""
+        fired_by = (handler.__name__,)
+        for spec in step.custom_events:
+            self.events.register_custom_event(spec.name, description=spec.description, fired_by=fired_by)
+        for event in handler.custom_event_configuration():
+            self.events.register_custom_event(
+                event["name"],
+                description=event.get("description", f"Custom event from {handler.__name__}"),
+                fired_by=fired_by,
+            )
 
     def _task_handler(self, template: TaskTemplate) -> TaskHandler | None:
         """An instance of the template's ``TaskHandler`` class, or None when it names none."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from tasker.errors import TemplateError, TemplateNotFoundError
 from tasker.handlers.base import StepHandler
@@ -30,18 +30,36 @@ class TemplateRegistry:
     ``handler_aliases`` (see :mod:`tasker.templates.resolve`), when a task first needs them.
     """
 
-    def __init__(self, handler_aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        handler_aliases: Mapping[str, str] | None = None,
+        on_resolved: Callable[[StepTemplate, type[StepHandler]], None] | None = None,
+    ) -> None:
+        """``on_resolved(step, handler_class)`` is called once per step whose Ruby handler name is resolved."""
         self._templates: dict[TemplateKey, TaskTemplate] = {}
         self._lock = threading.Lock()
         self.resolver = HandlerResolver(handler_aliases)
+        self._on_resolved = on_resolved
+        self._resolved: dict[tuple[TemplateKey, str], type[StepHandler]] = {}
+
+    def _forget_resolved(self, key: TemplateKey) -> None:
+        for resolved in [k for k in self._resolved if k[0] == key]:
+            del self._resolved[resolved]
 
     def step_handler(self, template: TaskTemplate, step: StepTemplate) -> type[StepHandler]:
         """The handler class of ``step``; ``TemplateError`` naming template, step and candidates if unresolvable."""
         if not step.is_ruby_handler:
             return step.handler
-        return self.resolver.resolve(
-            step.handler_class, StepHandler, "handler_class", source=template.full_name, step=step.name
-        )
+        key = (template.key, step.name)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            resolved = self.resolver.resolve(
+                step.handler_class, StepHandler, "handler_class", source=template.full_name, step=step.name
+            )
+            if self._on_resolved is not None:
+                self._on_resolved(step, resolved)
+            self._resolved[key] = resolved
+        return resolved
 
     def task_handler(self, template: TaskTemplate) -> type[TaskHandler] | None:
         """The class named by ``task_handler_class`` (None when the template names none)."""
@@ -62,6 +80,7 @@ class TemplateRegistry:
                     f"version '{version}'; pass replace=True to replace it"
                 )
             self._templates[key] = template
+            self._forget_resolved(key)
         return template
 
     def get(self, namespace: str, name: str, version: str) -> TaskTemplate:
@@ -76,6 +95,7 @@ class TemplateRegistry:
         """Remove and return a template; ``TemplateNotFoundError`` if it is not registered."""
         with self._lock:
             template = self._templates.pop((namespace, name, version), None)
+            self._forget_resolved((namespace, name, version))
         if template is None:
             raise TemplateNotFoundError(namespace, name, version)
         return template

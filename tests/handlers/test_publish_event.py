@@ -68,3 +68,29 @@ def test_an_undeclared_event_warns_and_counts_without_failing_the_step(
 def test_the_bus_itself_stays_strict(app: Tasker) -> None:
     with pytest.raises(EventError, match=r"Unknown event 'analytics\.extraction_failed'"):
         app.events.publish("analytics.extraction_failed", {})
+
+
+class Declares(StepHandler):
+    """Declares its event on the class, as Ruby handlers may."""
+
+    custom_events = [{"name": "ledger.posted", "description": "Posted"}]
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        self.publish_event("ledger.posted", {"step_name": step.name})
+        return {}
+
+
+def test_events_of_a_ruby_named_handler_class_are_registered_when_it_is_resolved(
+    make_app: Callable[..., Tasker], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app({"templates": {"handler_aliases": {"Ledger::Declares": f"{__name__}:Declares"}}})
+    app.register_task_template({
+        "name": "post", "namespace_name": "ledger", "version": "1.0.0",
+        "step_templates": [{"name": "post", "handler_class": "Ledger::Declares"}],
+    })  # fmt: skip
+    assert "ledger.posted" not in app.events.catalog  # nothing imported yet
+    task = app.create_task(TaskRequest(name="post", namespace="ledger", version="1.0.0", context={"x": 1}))
+    with caplog.at_level(logging.WARNING, logger="tasker.handlers.events"):
+        assert app.run_until_done(task.task_id) == "complete"
+    assert "ledger.posted" in app.events.catalog
+    assert not [r for r in caplog.records if r.name == "tasker.handlers.events"]
