@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -34,6 +34,12 @@ class StepView:
     in_process: bool = False
     skippable: bool = False
     parent_names: tuple[str, ...] = ()
+    #: When the running attempt's ``timeout_seconds`` runs out (UTC); None without a timeout.
+    deadline: datetime | None = None
+
+    def past_deadline(self) -> bool:
+        """Whether the running attempt is past its deadline: its result will be discarded, so stop early."""
+        return self.deadline is not None and datetime.now(UTC) >= self.deadline
 
 
 @dataclass
