@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from tasker import Tasker, TaskRequest
 from tasker.executors import Worker, claim_next_task
 from tests.support.handlers import calls, read_log, template
+from tests.support.processes import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FILE_RECORD = "tests.support.handlers:FileRecord"
@@ -104,14 +104,6 @@ def start_worker(url: str, config: dict[str, Any], tmpl: dict[str, Any], concurr
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Step handlers and subscribers that misbehave the way user code does, for the fault tests.
 
 ``Fault`` does what ``handler_config["fault"]`` says on its first ``times`` attempts (all of them when
-``times`` is absent) and succeeds afterwards; with ``log`` it appends ``start``/``end`` lines like
-:class:`tests.support.handlers.FileRecord` so that tests in other processes can count runs.
+``times`` is absent) and succeeds afterwards; with ``log`` it appends ``start``/``end`` lines (a ledger, see
+:func:`read_ledger`) so that tests in other processes can count and time runs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -46,10 +47,33 @@ INTERRUPTIONS: dict[str, type[BaseException]] = {
 release = threading.Event()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One ledger line: a handler run started or ended."""
+
+    what: str
+    task_id: int
+    step: str
+    attempt: int
+    pid: int
+    at: float
+
+
 def _log(config: dict[str, Any], what: str, task: TaskView, step: StepView) -> None:
     if config.get("log"):
         with open(config["log"], "a") as log:
-            log.write(f"{what} {task.task_id} {step.name} {step.attempts + 1} {os.getpid()}\n")
+            log.write(f"{what} {task.task_id} {step.name} {step.attempts + 1} {os.getpid()} {time.time()}\n")
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[Entry]:
+    """The ledger's complete lines (a line cut short by a SIGKILL is ignored)."""
+    entries = []
+    with open(path) as log:
+        for line in log:
+            parts = line.split()
+            if len(parts) == 6 and line.endswith("\n"):
+                entries.append(Entry(parts[0], int(parts[1]), parts[2], int(parts[3]), int(parts[4]), float(parts[5])))
+    return entries
 
 
 class Fault(StepHandler):
