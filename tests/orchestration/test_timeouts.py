@@ -12,9 +12,9 @@ from sqlalchemy import select
 from tasker import StepHandler, StepSequence, StepView, Tasker, TaskRequest, TaskView
 from tasker.models import WorkflowStep, WorkflowStepTransition
 from tasker.models.base import utcnow
-from tests.executors.test_worker import wait_for
 from tests.support import faults
 from tests.support.handlers import template
+from tests.support.processes import wait_for
 
 FAULT = "tests.support.faults:Fault"
 
