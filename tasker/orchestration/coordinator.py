@@ -217,7 +217,7 @@ class Coordinator:
             task.started_at = task.started_at or now
             task.status = IN_PROGRESS
             self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
-            logger.info("task %s (%s) started", task.task_id, task.name)
+            logger.info("task %s (%s) started", task.task_id, task.full_name)
             self._publish_task(task, written, "started", None, task_context=task.context)
         return True
 
@@ -319,7 +319,7 @@ class Coordinator:
             return None
         self.rt.metrics.task_paused(*task.labels)
         task.status = PENDING
-        logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.name, reason, delay)
+        logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.full_name, reason, delay)
         self._publish_task(task, written, "pending_transition", ctx, reason=reason)
         self.rt.events.emit(
             "workflow.task_reenqueue_delayed" if delay > 0 else "workflow.task_reenqueue_requested",
