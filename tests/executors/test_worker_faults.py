@@ -42,16 +42,6 @@ def pg(pg_schema: str) -> Iterator[Tasker]:
     app.shutdown()
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    running: list[subprocess.Popen[str]] = []
-    yield running
-    for proc in running:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-
-
 def _status(app: Tasker, task_id: int) -> str:
     return app.get_task(task_id).status
 
