@@ -11,6 +11,7 @@
     ├── TaskNotFoundError           no task with that id
     ├── StateError                  state machine refusals
     │   ├── InvalidStateTransition  edge not allowed from the current state
+    │   │   └── TaskNotRetryableError  retry asked for a task that is not in 'error'
     │   └── GuardFailedError        edge allowed but its guard refused it
     ├── EventError                  unknown event name, bad custom event, bad subscriber
     ├── MetricsError                bad metric name or label set
@@ -111,6 +112,15 @@ class InvalidStateTransition(StateError):
         super().__init__(f"{entity} {entity_id}: cannot transition from '{from_state}' to '{to_state}'")
 
 
+class TaskNotRetryableError(InvalidStateTransition):
+    """``retry_task`` was asked for a task that is not in ``error`` (complete, cancelled, still running...)."""
+
+    def __init__(self, task_id: int, status: str) -> None:
+        super().__init__("task", task_id, status, "pending")
+        self.status = status
+        self.args = (f"task {task_id} is '{status}': only a task in 'error' can be retried",)
+
+
 class GuardFailedError(StateError):
     """The transition is allowed, but its guard (dependencies, completion) refused it."""
 
@@ -187,6 +197,7 @@ __all__ = [
     "StepTimeoutError",
     "StoreError",
     "TaskNotFoundError",
+    "TaskNotRetryableError",
     "TaskerError",
     "TemplateError",
     "TemplateNotFoundError",

@@ -53,6 +53,7 @@ def test_errors_all_is_pinned() -> None:
         "StepTimeoutError",
         "StoreError",
         "TaskNotFoundError",
+        "TaskNotRetryableError",
         "TaskerError",
         "TemplateError",
         "TemplateNotFoundError",
