@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tasker.config import TaskerConfig, resolve_database_url
 from tasker.db import Database
+from tasker.encoding import check_json
 from tasker.errors import StoreError, TaskerError, TaskNotFoundError, ValidationError
 from tasker.events import BaseSubscriber, Event, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
@@ -39,7 +40,7 @@ from tasker.orchestration.creation import (
     identity_strategy,
     insert_task,
     translate_integrity_error,
-    validate_context,
+    validate_request,
 )
 from tasker.orchestration.operations import DEFAULT_RETRY_REASON, TaskOperations
 from tasker.orchestration.payloads import step_payload, task_payload
@@ -92,6 +93,9 @@ class Tasker:
             catalog=EventCatalog(),
             masker=Masker(self.config.events.filter_parameters, self.config.events.filter_mask),
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
+            slow_subscriber_seconds=self.config.events.slow_subscriber_seconds,
+            on_slow_subscriber=lambda event, subscriber: self.metrics.subscriber_slow(subscriber, event),
+            on_event_dropped=lambda event, subscriber: self.metrics.event_dropped(subscriber, event),
         )
         self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
         self.executor: Executor = InlineExecutor()
@@ -165,13 +169,17 @@ class Tasker:
         """
         template = self.templates.get(request.namespace, request.name, request.version)
         hooks = self._task_handler(template)
-        validate_context(template, request.context, None if hooks is None else hooks.schema() or {})
+        schema = None if hooks is None else hooks.schema() or {}
+        validate_request(template, request, self.config.engine.max_context_bytes, schema)
         requested_at = request.requested_at or utcnow()
         identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
         trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
         view = draft_task(template, request, requested_at)
         if hooks is not None:
             hooks.establish_step_dependencies_and_defaults(view, view.steps)
+            check_json(view.context, "context")
+            for step in view.steps:
+                check_json(step.inputs, f"steps.{step.name}.inputs")
         for attempt in (1, 2):
             try:
                 with self.db.transaction() as session:
@@ -385,6 +393,7 @@ class Tasker:
         """Stop the step pool and executor, flush telemetry, and close database connections."""
         self._coordinator.shutdown()
         self.executor.shutdown()
+        self.events.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()  # flush spans; only a provider the app created is shut down
         self.db.dispose()

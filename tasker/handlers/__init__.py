@@ -1,6 +1,5 @@
 """Handlers: the step handler base class, the HTTP API step handler and the optional task handler."""
 
-from tasker.handlers.aio import HandlerTimeoutError
 from tasker.handlers.api import ApiStepHandler, AsyncApiStepHandler, parse_retry_after
 from tasker.handlers.base import StepHandler
 from tasker.handlers.task import TaskHandler
@@ -8,7 +7,6 @@ from tasker.handlers.task import TaskHandler
 __all__ = [
     "ApiStepHandler",
     "AsyncApiStepHandler",
-    "HandlerTimeoutError",
     "StepHandler",
     "TaskHandler",
     "parse_retry_after",

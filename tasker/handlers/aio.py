@@ -4,7 +4,8 @@ Each app has one :class:`EventLoop`: a single asyncio loop in a daemon thread, s
 async handler runs and stopped by ``app.shutdown()``. A step thread hands the coroutine to that loop
 and waits for it; the coroutine runs in a copy of the step thread's context (so spans it starts are
 children of the step's span). A step timeout cancels the coroutine (``asyncio.timeout``): its
-``finally`` blocks and ``async with`` exits run, and the step fails with :class:`HandlerTimeoutError`.
+``finally`` blocks and ``async with`` exits run, and the attempt fails with
+:class:`~tasker.errors.StepTimeoutError` (retryable).
 Async handlers share the loop: code that blocks it (``time.sleep``, sync I/O) stalls them all.
 """
 
@@ -15,23 +16,15 @@ import threading
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from tasker.errors import RetryableError
+from tasker.errors import StepTimeoutError
 
-__all__ = ["EventLoop", "HandlerTimeoutError", "run_awaitable", "run_blocking"]
+__all__ = ["EventLoop", "run_awaitable", "run_blocking"]
 
 T = TypeVar("T")
 
 
-class HandlerTimeoutError(RetryableError):
-    """An async handler ran past the step's timeout and was cancelled; the step is retried."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(f"async handler cancelled after the step's {timeout:g}s timeout")
-        self.timeout = timeout
-
-
-async def run_awaitable(awaitable: Awaitable[T], timeout: float | None) -> T:
-    """Await ``awaitable``, cancelling it after ``timeout`` seconds (None: no limit)."""
+async def run_awaitable(awaitable: Awaitable[T], timeout: float | None, step: str = "?") -> T:
+    """Await ``awaitable``; after ``timeout`` seconds (None: no limit) cancel it, raising ``StepTimeoutError``."""
     if timeout is None:
         return await awaitable
     scope = asyncio.timeout(timeout)
@@ -40,7 +33,7 @@ async def run_awaitable(awaitable: Awaitable[T], timeout: float | None) -> T:
             return await awaitable
     except TimeoutError:
         if scope.expired():
-            raise HandlerTimeoutError(timeout) from None
+            raise StepTimeoutError(step, timeout) from None
         raise
 
 
@@ -52,9 +45,9 @@ class EventLoop:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def run(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+    def run(self, awaitable: Awaitable[T], timeout: float | None = None, step: str = "?") -> T:
         """Run ``awaitable`` on the loop (within ``timeout``) and return its result, from any other thread."""
-        future = asyncio.run_coroutine_threadsafe(run_awaitable(awaitable, timeout), self._started())
+        future = asyncio.run_coroutine_threadsafe(run_awaitable(awaitable, timeout, step), self._started())
         return future.result()
 
     def _started(self) -> asyncio.AbstractEventLoop:
@@ -87,8 +80,8 @@ async def _cancel_all() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def run_blocking(awaitable: Awaitable[Any], loop: EventLoop | None, timeout: float | None) -> Any:
-    """Run ``awaitable`` on ``loop``, or (a handler used outside the engine) on a loop of its own."""
+def run_blocking(awaitable: Awaitable[Any], loop: EventLoop | None, timeout: float | None, step: str) -> Any:
+    """Run ``awaitable`` for ``step`` on ``loop``, or (a handler used outside the engine) on a loop of its own."""
     if loop is not None:
-        return loop.run(awaitable, timeout)
-    return asyncio.run(run_awaitable(awaitable, timeout))
+        return loop.run(awaitable, timeout, step)
+    return asyncio.run(run_awaitable(awaitable, timeout, step))

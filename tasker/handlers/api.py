@@ -294,8 +294,12 @@ class AsyncApiStepHandler(ApiStepHandler):
         """Create the async client from the config; override to add auth, transports, event hooks..."""
         return FaradayAsyncClient(**self.client_options())
 
+    @classmethod
+    def is_async(cls) -> bool:
+        return True
+
     def run_process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
-        return run_blocking(self._process_then_close(task, sequence, step), self._loop, self.timeout)
+        return run_blocking(self._process_then_close(task, sequence, step), self._loop, self.timeout, step.name)
 
     async def _process_then_close(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
         try:

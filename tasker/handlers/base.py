@@ -46,7 +46,7 @@ class StepHandler:
         """:meth:`process`; an awaitable it returns (``async def``) is run on the engine's loop within :attr:`timeout`."""
         output = self.process(task, sequence, step)
         if inspect.isawaitable(output):
-            output = run_blocking(output, self._loop, self.timeout)
+            output = run_blocking(output, self._loop, self.timeout, step.name)
         return output
 
     def process_results(self, step: StepView, process_output: Any, initial_results: Any) -> None:
@@ -73,6 +73,11 @@ class StepHandler:
     def bind_event_sink(self, sink: EventSink | None) -> None:
         """Engine hook: where :meth:`publish_event` sends events."""
         self._event_sink = sink
+
+    @classmethod
+    def is_async(cls) -> bool:
+        """Whether :meth:`process` is ``async def`` (its timeout then cancels it on the engine's loop)."""
+        return inspect.iscoroutinefunction(cls.process)
 
     def bind_loop(self, loop: EventLoop | None, timeout: float | None = None) -> None:
         """Engine hook: the event loop an async :meth:`process` runs on, and its timeout."""

@@ -54,7 +54,8 @@ class TaskHandler:
 def draft_task(template: TaskTemplate, request: TaskRequest, requested_at: datetime) -> TaskView:
     """The task about to be created, with ids 0: what ``establish_step_dependencies_and_defaults`` adjusts.
 
-    The context is a copy of the request's; every step's ``inputs`` is that same context object.
+    The context is a copy of the request's; steps' ``inputs`` start empty (step-specific inputs: the
+    context is stored once, on the task).
     """
     context = copy.deepcopy(request.context)
     return TaskView(
@@ -65,7 +66,7 @@ def draft_task(template: TaskTemplate, request: TaskRequest, requested_at: datet
         steps=[
             StepView(
                 step_id=0, task_id=0, name=s.name, status="pending", attempts=0, retry_limit=s.default_retry_limit,
-                retryable=s.default_retryable, results={}, inputs=context, skippable=s.skippable,
+                retryable=s.default_retryable, results={}, inputs={}, skippable=s.skippable,
                 parent_names=tuple(s.all_dependencies()),
             )
             for s in template.step_templates

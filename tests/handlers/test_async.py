@@ -11,8 +11,8 @@ import pytest
 from opentelemetry import trace
 
 from tasker import Tasker, TaskRequest
-from tasker.errors import RetryableError
-from tasker.handlers import AsyncApiStepHandler, HandlerTimeoutError, StepHandler
+from tasker.errors import RetryableError, StepTimeoutError
+from tasker.handlers import AsyncApiStepHandler, StepHandler
 from tasker.telemetry import TelemetrySubscriber
 from tasker.views import StepSequence, StepView, TaskView
 from tests.telemetry.conftest import new_provider
@@ -83,7 +83,11 @@ def test_a_timeout_cancels_the_coroutine_and_the_step_is_retried(app: Tasker) ->
     SEEN.clear()
     task_id, status = _run(app, _template("HangsOnce", timeout_seconds=0.2, default_retry_limit=2))
     assert status == "complete"
-    assert SEEN == [("a", 1, "cancelled")]
+    assert SEEN == [("a", 1, "cancelled")]  # cancelled on the loop, not abandoned in a thread
+    assert not [t for t in threading.enumerate() if t.name.startswith("tasker-step-")]
+    assert 'tasker_step_timeouts_total{namespace="default",step="a",task="aio",version="1.0.0"} 1.0' in (
+        app.metrics.render()
+    )
     step = app.get_task(task_id).step("a")
     assert (step.attempts, step.results) == (2, {"attempt": 2})
 
@@ -92,8 +96,8 @@ def test_a_step_out_of_attempts_fails_with_the_timeout(app: Tasker) -> None:
     task_id, status = _run(app, _template("HangsOnce", timeout_seconds=0.1, default_retry_limit=1))
     assert status == "error"
     step = app.get_task(task_id).step("a")
-    assert step.results["error_class"] == "HandlerTimeoutError"
-    assert "cancelled after the step's 0.1s timeout" in step.results["error"]
+    assert step.results["error_class"] == "StepTimeoutError"
+    assert step.results["error"] == "step a timed out after 0.1s"
 
 
 def test_spans_of_an_async_handler_nest_under_the_step_span(app: Tasker) -> None:
@@ -123,7 +127,7 @@ def test_outside_the_engine_an_async_handler_runs_on_a_loop_of_its_own() -> None
     assert step.results == {"thread": threading.current_thread().name, "context": {}}
     hanging = HangsOnce()
     hanging.timeout = 0.05
-    with pytest.raises(HandlerTimeoutError):
+    with pytest.raises(StepTimeoutError):
         hanging.handle(TASK, SEQUENCE, step)
 
 
