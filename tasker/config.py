@@ -150,6 +150,32 @@ class CeleryConfig(_Section):
     store_retry_backoff_max_seconds: float = Field(default=60.0, gt=0)
 
 
+class WebTokenConfig(_Section):
+    """One API bearer token: its hex SHA-256 digest or the environment variable holding it, and its scopes."""
+
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    token_env: str | None = None
+    scopes: tuple[Literal["read", "write"], ...] = ("read",)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WebTokenConfig:
+        if (self.token_sha256 is None) == (self.token_env is None):
+            raise ValueError("a token needs exactly one of token_sha256 and token_env")
+        return self
+
+
+class WebConfig(_Section):
+    """The HTTP API (``tasker serve``): authentication and links for the dashboard."""
+
+    tokens: list[WebTokenConfig] = Field(default_factory=list)
+    #: Import path (``module:Class``) of a custom authenticator; replaces the bearer tokens.
+    authenticator: str | None = None
+    #: Whether ``/metrics`` needs the ``read`` scope when authentication is configured.
+    metrics_require_auth: bool = True
+    #: Link to a trace in a tracing UI, e.g. ``https://jaeger.example/trace/{trace_id}``.
+    trace_url_template: str | None = None
+
+
 class TaskerConfig(_Section):
     """All of tasker's configuration."""
 
@@ -163,6 +189,7 @@ class TaskerConfig(_Section):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     celery: CeleryConfig = Field(default_factory=CeleryConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @classmethod
     def coerce(cls, value: TaskerConfig | dict[str, Any] | None) -> TaskerConfig:

@@ -1,117 +1,27 @@
-"""``tasker trace TASK_ID``: a task's waterfall of step attempts, read from the transition tables.
+"""``tasker trace TASK_ID``: a task's waterfall of step attempts (:mod:`tasker.models.timeline`).
 
-No tracing backend is needed: each ``pending -> in_progress`` step transition starts an attempt and the
-next transition out of ``in_progress`` (``complete``, ``error``, ...) ends it; a failed attempt's message
-is in that transition's metadata (``error_message``). Offsets are measured from the task's creation.
+No tracing backend is needed: the transition tables are the record. Offsets are measured from the
+task's creation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from tasker.cli.common import database_option, fail, friendly_errors
 from tasker.config import resolve_database_url
 from tasker.db import Database
-from tasker.errors import TaskNotFoundError
-from tasker.models import TaskTransition, WorkflowStepTransition
-from tasker.models.base import utcnow
-from tasker.models.queries import find_task, task_steps
-from tasker.state.states import CANCELLED, COMPLETE, ERROR, IN_PROGRESS, RESOLVED_MANUALLY, TERMINAL_TASK_STATES
+from tasker.models.timeline import Attempt, TaskTrace, load_trace
+from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, RESOLVED_MANUALLY
 
 #: Characters of the timeline column.
 BAR_WIDTH = 40
 _BAR_CHAR = {COMPLETE: "#", RESOLVED_MANUALLY: "#", ERROR: "x", IN_PROGRESS: ">"}
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One row of the waterfall: a step attempt, or a step that never ran (``number`` None)."""
-
-    step: str
-    number: int | None
-    status: str
-    start: datetime | None
-    end: datetime | None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskTrace:
-    """A task's identity, status, time window and step attempts in the order they started."""
-
-    task_id: int
-    full_name: str
-    status: str
-    start: datetime
-    end: datetime
-    attempts: list[Attempt]
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the task's creation to its end (or to now while it runs)."""
-        return max((self.end - self.start).total_seconds(), 0.0)
-
-
-def _step_attempts(step: str, status: str, transitions: list[WorkflowStepTransition]) -> Iterator[Attempt]:
-    """Pair one step's transitions (in ``sort_key`` order) into attempts (see the module docstring)."""
-    number: int | None = None
-    started: datetime | None = None
-    claims = rows = 0
-    for t in transitions:
-        meta = t.metadata_ or {}
-        if t.to_state == IN_PROGRESS:
-            claims += 1
-            number, started = int(meta.get("attempt_number") or claims), t.created_at
-        elif t.from_state == IN_PROGRESS and started is not None:
-            error = meta.get("error_message") if t.to_state == ERROR else None
-            yield Attempt(step, number, t.to_state, started, t.created_at, str(error) if error else None)
-            number, started, rows = None, None, rows + 1
-        elif t.to_state in (CANCELLED, RESOLVED_MANUALLY):  # settled without running
-            yield Attempt(step, None, t.to_state, None, t.created_at)
-            rows += 1
-    if started is not None:
-        yield Attempt(step, number, IN_PROGRESS, started, None)
-    elif rows == 0:  # never attempted
-        yield Attempt(step, None, status, None, None)
-
-
-def load_trace(db: Database, task_id: int) -> TaskTrace:
-    """Read the task, its steps and their transitions; raises :class:`TaskNotFoundError`."""
-    with db.read() as session:
-        found = find_task(session, task_id)
-        if found is None:
-            raise TaskNotFoundError(task_id)
-        task, name, version, namespace = found
-        steps = [step for step, _parents in task_steps(session, task_id)]
-        by_step: dict[int, list[WorkflowStepTransition]] = {s.workflow_step_id: [] for s in steps}
-        for t in session.scalars(
-            select(WorkflowStepTransition)
-            .where(WorkflowStepTransition.workflow_step_id.in_(by_step))
-            .order_by(WorkflowStepTransition.workflow_step_id, WorkflowStepTransition.sort_key)
-        ):
-            by_step[t.workflow_step_id].append(t)
-        last_task_change = session.scalar(
-            select(func.max(TaskTransition.created_at)).where(TaskTransition.task_id == task_id)
-        )
-    attempts = [a for s in steps for a in _step_attempts(s.name, s.status, by_step[s.workflow_step_id])]
-    start = task.created_at
-    if task.status in TERMINAL_TASK_STATES:
-        ends = [t for t in (task.completed_at, last_task_change, *(a.end for a in attempts)) if t is not None]
-        end = max(ends, default=start)
-    else:
-        end = utcnow()
-    order = {s.name: i for i, s in enumerate(steps)}
-    attempts.sort(key=lambda a: (a.start is None, a.start or start, order[a.step], a.number or 0))
-    return TaskTrace(task.task_id, f"{namespace}.{name}@{version}", task.status, start, end, attempts)
 
 
 def format_seconds(seconds: float) -> str:

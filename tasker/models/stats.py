@@ -1,0 +1,268 @@
+"""Aggregates for operators and dashboards: task statistics over a period and the system's current status.
+
+Every query is bounded: counts are grouped, lists are capped (``top``), and each filter is on an indexed
+column (``created_at``, ``completed_at``, ``processed_at``, transition ``(to_state, created_at)``), so the cost
+grows with the period's activity, not with the table. Percentiles are computed by PostgreSQL
+(``percentile_cont``); on SQLite, the embedded development store, the period's durations are read and sorted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, select
+from sqlalchemy.orm import Session
+
+from tasker.db import Database
+from tasker.errors import ValidationError
+from tasker.models.base import utcnow
+from tasker.models.catalog import NamedTask
+from tasker.models.instances import Task, WorkflowStep, WorkflowStepTransition
+from tasker.state.states import CANCELLED, COMPLETE, ERROR, PENDING, RESOLVED_MANUALLY, STATES
+
+__all__ = [
+    "DurationStats",
+    "ErrorClassCount",
+    "HourlyThroughput",
+    "SlowStep",
+    "SystemStatus",
+    "TaskStats",
+    "parse_period",
+    "system_status",
+    "task_stats",
+]
+
+#: Longest period ``parse_period`` accepts.
+MAX_PERIOD = timedelta(days=90)
+#: A worker is "seen recently" when it claimed or attempted something within this window.
+WORKER_WINDOW = timedelta(minutes=5)
+
+_PERIOD = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_period(text: str) -> timedelta:
+    """``"15m"``, ``"24h"``, ``"7d"`` or ``"2w"`` as a timedelta (at most 90 days); ValidationError otherwise."""
+    match = _PERIOD.match(text)
+    if match is None:
+        raise ValidationError(f"invalid period {text!r}: use a number and m, h, d or w (e.g. 24h)", field="period")
+    period = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if not timedelta(0) < period <= MAX_PERIOD:
+        raise ValidationError(f"period {text!r} must be more than 0 and at most 90d", field="period")
+    return period
+
+
+class DurationStats(BaseModel):
+    """Median and 95th percentile of a duration, in seconds (None without data)."""
+
+    count: int
+    p50_seconds: float | None
+    p95_seconds: float | None
+
+
+class HourlyThroughput(BaseModel):
+    """Tasks reaching a terminal state in one clock hour (UTC)."""
+
+    hour: datetime
+    completed: int
+    failed: int
+
+
+class SlowStep(BaseModel):
+    """A step (by task and step name) with its average and longest completed duration in the period."""
+
+    task_name: str
+    step_name: str
+    count: int
+    avg_seconds: float
+    max_seconds: float
+
+
+class ErrorClassCount(BaseModel):
+    """How often step attempts failed with an exception class in the period."""
+
+    error_class: str
+    count: int
+
+
+class TaskStats(BaseModel):
+    """Statistics of the tasks created (counts) and finished (rates, durations) within a period."""
+
+    period_seconds: float
+    since: datetime
+    until: datetime
+    counts_by_status: dict[str, int]
+    throughput_per_hour: list[HourlyThroughput]
+    completion_rate: float | None
+    error_rate: float | None
+    task_duration: DurationStats
+    step_duration: DurationStats
+    slowest_steps: list[SlowStep]
+    top_error_classes: list[ErrorClassCount]
+
+
+class SystemStatus(BaseModel):
+    """Now: task counts by status, the oldest pending task's age and the workers seen recently."""
+
+    counts_by_status: dict[str, int]
+    oldest_pending_age_seconds: float | None
+    workers: list[str]
+
+
+def _seconds(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
+    """``end - start`` in seconds, in the dialect's arithmetic."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    return cast((func.julianday(end) - func.julianday(start)) * 86400.0, Float)
+
+
+def _hour(dialect: str, column: Any) -> ColumnElement[str]:
+    """The clock hour of ``column`` as ``YYYY-MM-DD HH:00:00``."""
+    if dialect == "postgresql":
+        return func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24:00:00")
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (PostgreSQL's ``percentile_cont``) of sorted ``values``."""
+    if not values:
+        return None
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _durations(
+    session: Session, dialect: str, seconds: ColumnElement[float], where: ColumnElement[bool]
+) -> DurationStats:
+    if dialect == "postgresql":
+        row = session.execute(
+            select(
+                func.count(),
+                func.percentile_cont(0.5).within_group(seconds),
+                func.percentile_cont(0.95).within_group(seconds),
+            ).where(where)
+        ).one()
+        count, p50, p95 = row
+        return DurationStats(count=count, p50_seconds=p50, p95_seconds=p95)
+    values = sorted(v for v in session.scalars(select(seconds).where(where)) if v is not None)
+    return DurationStats(count=len(values), p50_seconds=_percentile(values, 0.5), p95_seconds=_percentile(values, 0.95))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _counts(session: Session, query: Select[str, int]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    counts.update({status: count for status, count in session.execute(query)})
+    return counts
+
+
+def task_stats(db: Database, period: timedelta, *, now: datetime | None = None, top: int = 10) -> TaskStats:
+    """Statistics over ``[now - period, now]``: counts of the tasks created, rates and durations of those finished."""
+    until = now or utcnow()
+    since = until - period
+    dialect = db.dialect
+    finished = and_(Task.completed_at >= since, Task.completed_at <= until)
+    step_done = and_(WorkflowStep.processed_at >= since, WorkflowStep.processed_at <= until)
+    step_seconds = _seconds(dialect, WorkflowStep.started_at, WorkflowStep.processed_at)
+    with db.read() as session:
+        counts = _counts(
+            session,
+            select(Task.status, func.count())
+            .where(Task.created_at >= since, Task.created_at <= until)
+            .group_by(Task.status),
+        )
+        hour = _hour(dialect, Task.completed_at).label("hour")
+        throughput = [
+            HourlyThroughput(
+                hour=datetime.fromisoformat(h + "+00:00"), completed=int(done or 0), failed=int(failed or 0)
+            )
+            for h, done, failed in session.execute(
+                select(
+                    hour,
+                    func.sum(case((Task.status.in_((COMPLETE, RESOLVED_MANUALLY)), 1), else_=0)),
+                    func.sum(case((Task.status == ERROR, 1), else_=0)),
+                )
+                .where(finished)
+                .group_by(hour)
+                .order_by(hour)
+            )
+        ]
+        outcomes = _counts(session, select(Task.status, func.count()).where(finished).group_by(Task.status))
+        task_duration = _durations(
+            session,
+            dialect,
+            _seconds(dialect, func.coalesce(Task.started_at, Task.created_at), Task.completed_at),
+            and_(finished, Task.status == COMPLETE),
+        )
+        step_duration = _durations(session, dialect, step_seconds, and_(step_done, WorkflowStep.status == COMPLETE))
+        avg = func.avg(step_seconds)
+        slowest = [
+            SlowStep(task_name=task_name, step_name=step_name, count=count, avg_seconds=float(mean),
+                     max_seconds=float(longest))
+            for task_name, step_name, count, mean, longest in session.execute(
+                select(NamedTask.name, WorkflowStep.name, func.count(), avg, func.max(step_seconds))
+                .join(Task, Task.task_id == WorkflowStep.task_id)
+                .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
+                .where(step_done, WorkflowStep.status == COMPLETE, WorkflowStep.started_at.is_not(None))
+                .group_by(NamedTask.name, WorkflowStep.name)
+                .order_by(avg.desc(), NamedTask.name, WorkflowStep.name)
+                .limit(top)
+            )
+        ]  # fmt: skip
+        error_class = WorkflowStepTransition.metadata_["error_class"].as_string()
+        errors = [
+            ErrorClassCount(error_class=name or "unknown", count=count)
+            for name, count in session.execute(
+                select(error_class, func.count().label("n"))
+                .where(
+                    WorkflowStepTransition.to_state == ERROR,
+                    WorkflowStepTransition.created_at >= since,
+                    WorkflowStepTransition.created_at <= until,
+                )
+                .group_by(error_class)
+                .order_by(func.count().desc(), error_class)
+                .limit(top)
+            )
+        ]
+    ended = outcomes[COMPLETE] + outcomes[RESOLVED_MANUALLY] + outcomes[ERROR] + outcomes[CANCELLED]
+    return TaskStats(
+        period_seconds=period.total_seconds(), since=since, until=until, counts_by_status=counts,
+        throughput_per_hour=throughput,
+        completion_rate=_rate(outcomes[COMPLETE] + outcomes[RESOLVED_MANUALLY], ended),
+        error_rate=_rate(outcomes[ERROR], ended), task_duration=task_duration, step_duration=step_duration,
+        slowest_steps=slowest, top_error_classes=errors,
+    )  # fmt: skip
+
+
+def system_status(db: Database, *, now: datetime | None = None, max_workers: int = 100) -> SystemStatus:
+    """Task counts by status, the oldest pending task's age, and the workers holding (or recently holding) claims.
+
+    A worker leaves no other trace than its claims: a task claim names its worker id, a step claim token is
+    ``<worker id>/<nonce>`` (``dispatch/<nonce>`` for a step reserved for another process, not a worker).
+    """
+    now = now or utcnow()
+    recent = now - WORKER_WINDOW
+    with db.read() as session:
+        counts = _counts(session, select(Task.status, func.count()).group_by(Task.status))
+        oldest = session.scalar(select(func.min(Task.created_at)).where(Task.status == PENDING))
+        task_claims = select(Task.claimed_by.label("claim")).where(
+            Task.claimed_by.is_not(None), Task.claim_expires_at >= recent
+        )
+        step_claims = select(WorkflowStep.claimed_by.label("claim")).where(
+            WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at >= recent
+        )
+        claims = session.scalars(task_claims.union(step_claims).limit(max_workers * 4)).all()
+    workers = sorted({c.rsplit("/", 1)[0] if "/" in c else c for c in claims if c and not c.startswith("dispatch/")})
+    return SystemStatus(
+        counts_by_status=counts,
+        oldest_pending_age_seconds=(now - oldest).total_seconds() if oldest is not None else None,
+        workers=workers[:max_workers],
+    )
