@@ -12,7 +12,6 @@ from typing import Any
 
 from tasker.events import Masker
 from tasker.models.timeline import TaskTrace as Timeline
-from tasker.state.states import COMPLETED_STATES, ERROR
 from tasker.telemetry.redaction import AttributeRedactor
 from tasker.templates import TaskTemplate
 from tasker.views import StepView, TaskView
@@ -62,29 +61,26 @@ class Presenter:
     # -- tasks and steps -----------------------------------------------------------------------
 
     def step(self, view: StepView) -> Step:
-        """A step; ``last_error`` is the failed attempt's message while the step is in error."""
-        results = view.results
-        error = results.get("error") if view.status == ERROR and isinstance(results, dict) else None
+        """A step with its masked results and the message of its latest failed attempt."""
         completed_at = view.processed_at
         return Step(
             step_id=view.step_id, name=view.name, status=view.status, attempts=view.attempts,
             retry_limit=view.retry_limit, retryable=view.retryable, skippable=view.skippable,
             depends_on=list(view.parent_names), started_at=view.started_at, completed_at=completed_at,
             duration_seconds=_seconds(view.started_at, completed_at), next_retry_at=view.next_retry_at,
-            results=self.data(results), last_error=self.text(str(error)) if error is not None else None,
+            results=self.data(view.results), last_error=self.text(view.last_error),
         )  # fmt: skip
 
     def task(self, view: TaskView, *, with_steps: bool = True) -> Task:
-        """A task, with its steps when ``with_steps`` (the view must then have loaded them)."""
-        steps = [self.step(s) for s in view.steps] if with_steps else None
-        errors = [s.last_error for s in steps or () if s.last_error]
+        """A task, with its steps when ``with_steps`` (lists leave them out)."""
         return Task(
             task_id=view.task_id, name=view.name, namespace=view.namespace, version=view.version,
             status=view.status, context=self.data(view.context), initiator=view.initiator,
             source_system=view.source_system, reason=view.reason, tags=list(view.tags),
-            created_at=view.created_at, started_at=None, completed_at=None, duration_seconds=None,
-            steps_total=len(view.steps), steps_complete=sum(s.status in COMPLETED_STATES for s in view.steps),
-            trace_id=None, last_error=errors[-1] if errors else None, steps=steps,
+            created_at=view.created_at, started_at=view.started_at, completed_at=view.completed_at,
+            duration_seconds=view.duration, steps_total=view.steps_total, steps_complete=view.steps_complete,
+            trace_id=view.trace_id, last_error=self.text(view.last_error),
+            steps=[self.step(s) for s in view.steps] if with_steps else None,
         )  # fmt: skip
 
     # -- templates -----------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_trace_has_the_enqueue_task_and_step_attempt_spans(client: TestClient, t
     enqueue, task, *steps = trace["spans"]
     assert enqueue["kind"] == "enqueue" and enqueue["parent_span_id"] is None
     assert task["kind"] == "task" and task["parent_span_id"] == enqueue["span_id"] and task["status"] == "complete"
-    assert [s["step_name"] for s in steps][0] == "a" and {s["step_name"] for s in steps} == {"a", "b", "c", "d"}
+    assert steps[0]["step_name"] == "a" and {s["step_name"] for s in steps} == {"a", "b", "c", "d"}
     assert all(
         s["parent_span_id"] == task["span_id"] and s["attempt"] == 1 and s["status"] == "complete" for s in steps
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from opentelemetry import propagate
+from pydantic import AwareDatetime
 
 from tasker.errors import InvalidStateTransition
 from tasker.models.timeline import load_trace
@@ -14,11 +15,15 @@ from tasker.state.states import CANCELLED, TERMINAL_TASK_STATES
 from tasker.views import StepView, TaskView
 from tasker.web.deps import Context, requires
 from tasker.web.errors import ERROR_RESPONSES, ApiError
-from tasker.web.schemas import CreateTask, StepEnvelope, TaskEnvelope, TaskTrace
+from tasker.web.schemas import CreateTask, StepEnvelope, TaskEnvelope, TaskPage, TaskTrace
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
 TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The task's id")]
+Status = Literal["pending", "in_progress", "complete", "error", "cancelled", "resolved_manually"]
+#: Largest page of ``GET /api/v1/tasks``.
+MAX_PAGE = 500
+
 StepId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The step's id")]
 
 
@@ -53,14 +58,46 @@ def create_task(
     """
     del traceparent, tracestate  # declared for the spec; read through the propagator below
     fields = body.model_dump(exclude_none=True)
-    view = context.tasker.create_task(TaskRequest(**fields, trace_context=trace_carrier(request)))
-    return TaskEnvelope(task=context.presenter.task(view))
+    app = context.tasker
+    created = app.create_task(TaskRequest(**fields, trace_context=trace_carrier(request)))
+    return TaskEnvelope(task=context.presenter.task(app.get_task(created.task_id)))
+
+
+@router.get("", dependencies=[Depends(requires("task", "read"))], summary="List tasks, newest first")
+def list_tasks(
+    context: Context,
+    status: Annotated[Status | None, Query(description="Only tasks in this state")] = None,
+    namespace: Annotated[str | None, Query(max_length=64)] = None,
+    name: Annotated[str | None, Query(max_length=64)] = None,
+    version: Annotated[str | None, Query(max_length=16)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    after: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="next_after of the previous page")] = None,
+) -> TaskPage:
+    """Filters combine; pages are keyset-paginated on the task id (stable while tasks are created)."""
+    views = context.tasker.list_tasks(
+        status=status, namespace=namespace, name=name, version=version, since=since, until=until,
+        limit=limit + 1, after=after,
+    )  # fmt: skip
+    page = views[:limit]
+    more = len(views) > limit
+    return TaskPage(
+        tasks=[context.presenter.task(v, with_steps=False) for v in page],
+        next_after=page[-1].task_id if more else None,
+    )
 
 
 @router.get("/{task_id}", dependencies=[Depends(requires("task", "read"))], summary="Read a task and its steps")
 def get_task(task_id: TaskId, context: Context) -> TaskEnvelope:
     """The task with its steps."""
     return TaskEnvelope(task=context.presenter.task(context.tasker.get_task(task_id)))
+
+
+@router.post("/{task_id}/retry", dependencies=[Depends(requires("task", "retry"))], summary="Retry a failed task")
+def retry_task(task_id: TaskId, context: Context) -> TaskEnvelope:
+    """Send a task in ``error`` back to ``pending`` with its failed steps runnable again; other states: 409."""
+    return TaskEnvelope(task=context.presenter.task(context.tasker.retry_task(task_id)))
 
 
 @router.post("/{task_id}/cancel", dependencies=[Depends(requires("task", "cancel"))], summary="Cancel a task")
