@@ -23,6 +23,7 @@ from tasker.cli.events import events
 from tasker.cli.generate import generate
 from tasker.cli.graph import graph
 from tasker.cli.metrics import metrics
+from tasker.cli.serve import serve
 from tasker.cli.trace import trace
 from tasker.cli.worker import worker
 
@@ -133,7 +134,7 @@ def run(template: str, context_json: str, timeout: float, database_url: str | No
     sys.exit(0 if status == "complete" else 1)
 
 
-for command in (generate, events, graph, trace, metrics, worker):
+for command in (generate, events, graph, trace, metrics, worker, serve):
     main.add_command(command)
 
 
