@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from starlette.routing import Route
 
 from tasker import __version__
 from tasker.app import Tasker
-from tasker.web.auth import Auth, auth_from_config
+from tasker.web.auth import Auth, TokenAuth, auth_from_config
 from tasker.web.deps import WebContext
 from tasker.web.errors import install_error_handlers
 from tasker.web.metrics import MetricsEndpoint
@@ -41,6 +43,26 @@ def create_app(app: Tasker, *, auth: Auth | None = None, ready_timeout: float = 
     install_error_handlers(api)
     for module in (tasks, catalog, health):
         api.include_router(module.router)
+    if isinstance(auth, TokenAuth):
+        _declare_bearer(api)
     metrics = MetricsEndpoint(context, require_auth=auth is not None and web.metrics_require_auth)
     api.router.routes.append(Route("/metrics", metrics, methods=["GET", "HEAD"], include_in_schema=False))
     return api
+
+
+def _declare_bearer(api: FastAPI) -> None:
+    """Add the bearer scheme to the spec, required by every operation that can answer 401 (``/docs`` can log in)."""
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = generate()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["bearer"] = {"type": "http", "scheme": "bearer", "description": "A token of web.tokens"}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    if "401" in operation.get("responses", {}):
+                        operation["security"] = [{"bearer": []}]
+        return api.openapi_schema or generate()
+
+    api.openapi = openapi  # type: ignore[method-assign]

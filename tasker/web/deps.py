@@ -6,16 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 
 from tasker.app import Tasker
 from tasker.web.auth import Action, Auth, Principal, Resource
 from tasker.web.errors import ApiError
 from tasker.web.presenter import Presenter
-
-#: Declares the bearer scheme in the OpenAPI spec (``/docs`` shows an Authorize button); the Auth decides.
-_bearer = HTTPBearer(auto_error=False, description="A token listed in the configuration's web.tokens")
 
 
 @dataclass(frozen=True)
@@ -53,11 +49,7 @@ def check_access(context: WebContext, request: Request, resource: Resource, acti
 def requires(resource: Resource, action: Action) -> Callable[..., Principal | None]:
     """A dependency that authenticates the request and authorizes ``action`` on ``resource``."""
 
-    def dependency(
-        request: Request,
-        context: Context,
-        _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-    ) -> Principal | None:
+    def dependency(request: Request, context: Context) -> Principal | None:
         return check_access(context, request, resource, action)
 
     return dependency

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from tasker.errors import (
     ConfigurationError,
@@ -110,6 +111,15 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def allowed_methods(request: Request) -> set[str]:
+    """The methods of every route matching the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return methods
+
+
 def install_error_handlers(api: FastAPI) -> None:
     """Make every error leave the app in the one shape."""
 
@@ -132,10 +142,14 @@ def install_error_handlers(api: FastAPI) -> None:
             ApiError(422, "validation_error", f"{first['field']}: {first['message']}", details=details)
         )
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:  # Starlette names only the first route of the path; list every route's methods
+            headers = {"Allow": ", ".join(sorted(allowed_methods(request)))}
+        if exc.status_code == 400:  # a body FastAPI cannot even decode: invalid like any other bad body
+            return error_response(ApiError(422, "validation_error", f"body: {exc.detail}"))
         return error_response(ApiError(exc.status_code, code, str(exc.detail), headers=headers))
 
     api.add_exception_handler(ApiError, api_error)
