@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 from schemathesis.generation.case import Case
 
 from tasker import Tasker
