@@ -208,7 +208,7 @@ def test_stats(client: TestClient, tasker_app: Tasker) -> None:
     assert stats["completion_rate"] == 0.75 and stats["error_rate"] == 0.25
     assert stats["task_duration"]["count"] == 3 and stats["step_duration"]["count"] == 12
     assert stats["task_duration"]["p50_seconds"] <= stats["task_duration"]["p95_seconds"]
-    assert {(s["task_name"], s["step_name"]) for s in stats["slowest_steps"]} == {("diamond", n) for n in "abcd"}
+    assert {(s["step_name"], s["dependent_system"]) for s in stats["slowest_steps"]} == {(n, "unknown") for n in "abcd"}
     assert stats["top_error_classes"] == [{"error_class": "PermanentError", "count": 1}]
     for period in ("x", "0h", "91d", "-1h"):
         assert error(client.get("/api/v1/stats", params={"period": period}), 422, "validation_error")["message"]
