@@ -60,6 +60,11 @@ def test_create_task_errors_write_nothing(client: TestClient, tasker_app: Tasker
         "/api/v1/tasks", json={"name": "ordered", "version": "1.0.0", "context": {"order_id": "x"}}
     )
     assert error(bad_context, 422, "validation_error")["details"]["field"] == "order_id"
+    missing_key = client.post("/api/v1/tasks", json={"name": "ordered", "version": "1.0.0", "context": {}})
+    assert error(missing_key, 422, "validation_error")["details"] == {
+        "field": "order_id",
+        "errors": ["context.order_id: 'order_id' is a required property"],
+    }
     missing_name = error(client.post("/api/v1/tasks", json={"version": "1.0.0"}), 422, "validation_error")
     assert missing_name["details"][0]["field"] == "name"
     unknown_key = error(
