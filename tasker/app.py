@@ -47,12 +47,12 @@ from tasker.orchestration.creation import (
     translate_integrity_error,
     validate_context,
 )
-from tasker.orchestration.operations import DEFAULT_RETRY_REASON, TaskOperations
+from tasker.orchestration.operations import BYPASSED, DEFAULT_RETRY_REASON, TaskOperations, bypass_steps, check_bypass
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import ExecutionContext, execution_context
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.request import TaskRequest
-from tasker.state.states import ERROR, PENDING, STATES, TERMINAL_TASK_STATES
+from tasker.state.states import ERROR, PENDING, RESOLVED_MANUALLY, STATES, TERMINAL_TASK_STATES
 from tasker.telemetry.propagation import new_task_trace_context
 from tasker.telemetry.redaction import AttributeRedactor
 from tasker.telemetry.setup import app_telemetry
@@ -78,7 +78,9 @@ def _celery_producer(settings: TaskerConfig) -> Executor:
 
         from tasker.executors.celery import CeleryExecutor
     except ImportError as exc:
-        raise ConfigurationError("executor 'celery' needs the celery extra: pip install 'tasker-engine[celery]'") from exc
+        raise ConfigurationError(
+            "executor 'celery' needs the celery extra: pip install 'tasker-engine[celery]'"
+        ) from exc
     celery = settings.celery
     producer = Celery("tasker", broker=os.environ.get("CELERY_BROKER_URL") or celery.broker_url, set_as_current=False)
     return CeleryExecutor(producer, queue=celery.queue, dispatch_steps=celery.dispatch_steps)
@@ -221,6 +223,7 @@ class Tasker:
         """Validate and persist a task with its steps and edges, in one transaction."""
         template = self.templates.get(request.namespace, request.name, request.version)
         validate_context(template, request.context)
+        check_bypass(template, request.bypass_steps)
         requested_at = request.requested_at or utcnow()
         identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
         trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
@@ -231,6 +234,7 @@ class Tasker:
                     task_id, step_ids = insert_task(
                         session, template, request, ids, identity, trace_context, requested_at
                     )
+                    bypassed = {t.entity_id for t in bypass_steps(session, step_ids, request.bypass_steps)}
                 break
             except StoreError as exc:
                 cause = exc.__cause__
@@ -253,7 +257,8 @@ class Tasker:
             reason=request.reason, tags=list(request.tags), requested_at=requested_at, created_at=now,
             steps=[
                 StepView(
-                    step_id=step_ids[s.name], task_id=task_id, name=s.name, status=PENDING, attempts=0,
+                    step_id=step_ids[s.name], task_id=task_id, name=s.name,
+                    status=RESOLVED_MANUALLY if step_ids[s.name] in bypassed else PENDING, attempts=0,
                     retry_limit=s.default_retry_limit, retryable=s.default_retryable, results={},
                     inputs=request.context, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
                 )
@@ -278,6 +283,13 @@ class Tasker:
         if events.has_subscribers("step.initialize_requested"):
             for step in view.steps:
                 events.publish("step.initialize_requested", step_payload(info, step, "initialize_requested"))
+        for step in view.steps:
+            if step.status == RESOLVED_MANUALLY:
+                events.emit(
+                    "step.resolved_manually",
+                    lambda: step_payload(info, step, "resolved_manually", from_state=PENDING,  # noqa: B023
+                                         to_state=RESOLVED_MANUALLY, reason=BYPASSED),
+                )  # fmt: skip
         events.emit(
             "observability.task.enqueue",
             lambda: {

@@ -4,11 +4,11 @@ the configuration every command builds its app from (``tasker --config PATH``, `
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,6 +41,8 @@ def friendly_errors(fn: F) -> F:
             raise ConfigError(str(exc)) from exc
         except (TaskerError, json.JSONDecodeError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except BrokenPipeError:
+            raise  # the reader went away: TaskerGroup exits quietly
         except OSError as exc:
             if exc.filename is not None and exc.strerror:
                 raise click.ClickException(f"{exc.filename}: {exc.strerror}") from exc
@@ -86,14 +88,15 @@ class TaskerGroup(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        except BrokenPipeError:
-            _quiet_broken_pipe()
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            _quiet_broken_pipe()
         # Without standalone mode click returns the exit code of --help/--version, else the command's value.
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a reader that went away (``tasker tasks list | head``) ends it quietly, status 0."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
 
 
 def _quiet_broken_pipe() -> NoReturn:
@@ -177,6 +180,15 @@ def check_database(url: str) -> None:
         db.dispose()
     if "tasker_tasks" not in tables:
         fail(f"the database at {shown} has no tasker tables (run `tasker db upgrade`)")
+
+
+def terminal_width() -> int | None:
+    """Columns to fit output to: ``$COLUMNS`` or the terminal's; None when writing to a pipe or file."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -29,6 +30,20 @@ def config() -> None:
     """
 
 
+def _hide_password(value: str, mask: str) -> str:
+    """A URL with its password (``scheme://user:PASSWORD@host``, user possibly empty) masked."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password or "@" not in parts.netloc:
+        return value
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{mask}@{host}"))
+
+
 def masked_settings(loaded: LoadedConfig) -> list[tuple[str, Any, str]]:
     """(key, value, source) of every setting, with secrets masked (sensitive keys, URL passwords, tokens)."""
     events = loaded.config.events
@@ -38,7 +53,7 @@ def masked_settings(loaded: LoadedConfig) -> list[tuple[str, Any, str]]:
         if value is not None and redactor.masker.is_sensitive(key.rsplit(".", 1)[-1]):
             value = events.filter_mask
         elif isinstance(value, str):
-            value = redactor.scrub(value)
+            value = redactor.scrub(_hide_password(value, events.filter_mask))
         out.append((key, value, source))
     return out
 

@@ -7,7 +7,6 @@ Thin commands over the public API (``app.list_tasks``, ``get_task``, ``retry_tas
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from tasker.cli.common import (
     friendly_errors,
     json_option,
     parse_since,
+    terminal_width,
 )
 from tasker.cli.trace import format_seconds, load_trace, render_trace
 from tasker.request import TaskRequest
@@ -130,15 +130,15 @@ def task_json(view: TaskView, masker: AttributeRedactor) -> dict[str, Any]:
     return data
 
 
-def _table(rows: list[list[str]], width: int) -> list[str]:
-    """Left-aligned columns; the last column is cut to fit ``width``."""
+def _table(rows: list[list[str]], width: int | None) -> list[str]:
+    """Left-aligned columns; the last column is cut to fit ``width`` (when given)."""
     if not rows:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
         head = "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False))
-        room = max(width - len(head) - 2, 10)
+        room = max(width - len(head) - 2, 10) if width is not None else len(row[-1])
         last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
         lines.append(f"{head}  {last}".rstrip())
     return lines
@@ -201,12 +201,12 @@ def list_(
                 _duration(v.duration), v.last_error or "",
             ]
         )  # fmt: skip
-    _echo_lines(_table(rows, shutil.get_terminal_size((100, 24)).columns))
+    _echo_lines(_table(rows, terminal_width()))
     if len(views) == limit:
         click.echo(f"(more: --after {views[-1].task_id})", err=True)
 
 
-def show_lines(app: Tasker, view: TaskView, width: int) -> list[str]:
+def show_lines(app: Tasker, view: TaskView, width: int | None) -> list[str]:
     """The human form of ``tasks show``: summary, DAG state, steps, then the waterfall."""
     ctx = app.execution_context(view.task_id)
     lines = [
@@ -230,7 +230,7 @@ def show_lines(app: Tasker, view: TaskView, width: int) -> list[str]:
         )  # fmt: skip
     lines += _table(rows, width)
     scrub = AttributeRedactor(app.events.masker).scrub
-    bar = max(10, min(40, width - 70))
+    bar = max(10, min(40, width - 70)) if width is not None else 40
     lines += ["", *render_trace(load_trace(app.db, view.task_id), bar, scrub=scrub)[3:]]
     return lines
 
@@ -256,7 +256,7 @@ def show(task_id: int, as_json: bool, database_url: str | None) -> None:
             data["dag"] = app.execution_context(task_id).as_payload()
             click.echo(json.dumps(data, indent=2))
             return
-        lines = show_lines(app, view, shutil.get_terminal_size((100, 24)).columns)
+        lines = show_lines(app, view, terminal_width())
     _echo_lines(lines)
 
 
