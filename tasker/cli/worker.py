@@ -72,6 +72,7 @@ def worker(
         "execution.worker_poll_interval": (poll_interval, "flag --poll-interval"),
     }
     with cli_app(flags) as app:
+        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         if not len(app.templates):
             fail("no task templates: set templates.paths in the configuration or pass --templates")
         runner = Worker(app, concurrency=app.config.worker.concurrency)
@@ -92,5 +93,7 @@ def worker(
             err=True,
         )
         runner.run()
+        if runner.failed:
+            fail(f"worker {app.worker_id} could not continue after {runner.passes} pass(es) (see the log)")
         click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)
     sys.exit(0)
