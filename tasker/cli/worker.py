@@ -9,24 +9,12 @@ from types import FrameType
 
 import click
 
-from tasker.cli.common import cli_app, database_option, fail, friendly_errors
+from tasker.cli.common import cli_app, database_option, fail, friendly_errors, subscriptions_option, templates_option
 
 
 @click.command()
-@click.option(
-    "--templates",
-    "-t",
-    "template_paths",
-    multiple=True,
-    type=click.Path(),
-    help="Task template YAML file or directory (repeatable; replaces templates.paths of the configuration).",
-)
-@click.option(
-    "--subscriptions",
-    multiple=True,
-    type=click.Path(),
-    help="Subscriptions YAML (repeatable; replaces events.subscriptions).",
-)
+@templates_option
+@subscriptions_option
 @click.option(
     "--concurrency", "-c", type=click.IntRange(1, 256), default=None, help="Passes run at once (worker.concurrency)."
 )
