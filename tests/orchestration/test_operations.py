@@ -155,3 +155,38 @@ def test_retry_refuses_tasks_not_in_error(app: Tasker) -> None:
         assert app.get_task(task_id).status == status
     with pytest.raises(TaskNotFoundError):
         app.retry_task(999_999)
+
+
+def test_bypassed_skippable_steps_are_resolved_and_dependents_proceed(app: Tasker) -> None:
+    tmpl = template("optional", {"a": [], "b": ["a"], "c": ["b"]}, {"b": {"fail_times": 9}})
+    tmpl["step_templates"][1]["skippable"] = True
+    app.register_task_template(tmpl)
+    seen: list[Event] = []
+    app.events.subscribe("step.resolved_manually", seen.append)
+    request = TaskRequest(name="optional", version="1.0.0", context={"x": 1}, bypass_steps=["b"])
+    view = app.create_task(request)
+    assert view.step("b").status == "resolved_manually"
+    assert [(e["step_name"], e["reason"]) for e in seen] == [("b", "bypassed")]
+    assert app.run_until_done(view.task_id) == "complete"
+    done = app.get_task(view.task_id)
+    assert [(s.name, s.status, s.attempts) for s in done.steps] == [
+        ("a", "complete", 1), ("b", "resolved_manually", 0), ("c", "complete", 1),
+    ]  # fmt: skip
+    with app.db.read() as session:
+        meta = session.scalars(
+            select(WorkflowStepTransition.metadata_).where(
+                WorkflowStepTransition.workflow_step_id == done.step("b").step_id
+            )
+        ).all()
+    assert meta == [{"reason": "bypassed"}]
+
+
+@pytest.mark.parametrize(
+    ("bypass", "message"),
+    [(["a"], "not marked skippable in default.strict@1.0.0: a"), (["zz"], "names no step of default.strict@1.0.0: zz")],
+)
+def test_bypassing_a_fixed_or_unknown_step_is_refused_at_create(app: Tasker, bypass: list[str], message: str) -> None:
+    app.register_task_template(template("strict", {"a": []}))
+    with pytest.raises(ValidationError, match=message):
+        app.create_task(TaskRequest(name="strict", version="1.0.0", context={"x": 1}, bypass_steps=bypass))
+    assert app.list_tasks() == []
