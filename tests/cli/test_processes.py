@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasker import Tasker
+from tasker import Tasker, TaskRequest
 from tests.cli.support import REPO
 
 pytestmark = pytest.mark.slow
@@ -168,3 +168,28 @@ def test_run_timeout_is_enforced_while_a_step_runs(tmp_path: Path, database_url:
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted (timed out after 2s)"), done.stderr
+
+
+def test_a_second_ctrl_c_forces_a_worker_out(tmp_path: Path) -> None:
+    project = Project(tmp_path, f"sqlite:///{tmp_path}/w.db", executor="worker")
+    with project.app() as app:
+        app.migrate()
+        app.create_task(TaskRequest(name="slow", namespace="ops", version="1.0.0"))
+    stderr = tmp_path / "worker.err"
+    with stderr.open("w") as err:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tasker", "--config", str(project.config), "worker"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, text=True,
+        )  # fmt: skip
+    try:
+        wait_for(lambda: len(project.starts()) == 1, 30, "the worker to start the hanging step")
+        worker.send_signal(signal.SIGINT)
+        wait_for(lambda: "again to force" in stderr.read_text(), 10, "the first Ctrl-C to be acknowledged")
+        assert worker.poll() is None  # the first Ctrl-C waits for the running step (it sleeps 120 s)
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(10) == 130
+        assert "forced exit" in stderr.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
