@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from sqlalchemy import select
 
 from tasker import Tasker
 from tasker.cli import main
-from tasker.models import TaskTransition
 from tests.cli.support import REPO, assert_one_line_error
 from tests.support.handlers import FLAGGED, RECORD
+from tests.support.history import task_log
 
 
 def template(name: str, flag: Path, error: str = "exception", *, skippable: bool = False) -> dict:
@@ -146,13 +145,7 @@ def test_retry_one_then_bulk_with_counts(ops: Ops) -> None:
 
     with ops.app() as app:
         assert app.run_until_done(permanent) == "complete"
-        with app.db.read() as session:
-            log = session.execute(
-                select(TaskTransition.from_state, TaskTransition.to_state, TaskTransition.metadata_)
-                .where(TaskTransition.task_id == exhausted)
-                .order_by(TaskTransition.sort_key)
-            ).all()
-    assert ("error", "pending", {"reason": "gateway fixed"}) in log
+        assert ("error", "pending", {"reason": "gateway fixed"}) in task_log(app, exhausted)
 
 
 def test_retry_usage_mistakes(ops: Ops) -> None:

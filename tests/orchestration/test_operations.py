@@ -11,8 +11,9 @@ from sqlalchemy import select
 from tasker import Tasker, TaskRequest
 from tasker.errors import StateError, TaskNotFoundError, TaskNotRetryableError, ValidationError
 from tasker.events import Event
-from tasker.models import TaskTransition, WorkflowStep, WorkflowStepTransition
+from tasker.models import WorkflowStep, WorkflowStepTransition
 from tests.support.handlers import FLAGGED, template
+from tests.support.history import task_log
 
 
 def failing_template(name: str, flag: Path, error: str = "exception", *, namespace: str = "ops") -> dict:
@@ -122,12 +123,8 @@ def test_retry_brings_exhausted_and_permanent_failures_to_complete(app: Tasker, 
     assert [e["previous_attempts"] for e in seen if e.name.startswith("step")] == [2, 1]
     assert [e["reason"] for e in seen if e.name.startswith("task")] == ["gateway fixed"] * 2
 
+    history = task_log(app, permanent)
     with app.db.read() as session:
-        task_log = session.execute(
-            select(TaskTransition.from_state, TaskTransition.to_state, TaskTransition.metadata_)
-            .where(TaskTransition.task_id == permanent)
-            .order_by(TaskTransition.sort_key)
-        ).all()
         step_id = session.scalar(
             select(WorkflowStep.workflow_step_id).where(WorkflowStep.task_id == permanent, WorkflowStep.name == "b")
         )
@@ -136,8 +133,8 @@ def test_retry_brings_exhausted_and_permanent_failures_to_complete(app: Tasker, 
             .where(WorkflowStepTransition.workflow_step_id == step_id)
             .order_by(WorkflowStepTransition.sort_key)
         ).all()
-    assert ("error", "pending", {"reason": "gateway fixed"}) in task_log
-    assert [s for s, t, _ in task_log].count("error") == 1 and task_log[-1][1] == "complete"
+    assert ("error", "pending", {"reason": "gateway fixed"}) in history
+    assert [s for s, t, _ in history].count("error") == 1 and history[-1][1] == "complete"
     assert ("error", "pending", {"reason": "gateway fixed", "previous_attempts": 1}) in step_log
     assert step_log[-1][1] == "complete"
 
