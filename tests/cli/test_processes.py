@@ -120,7 +120,7 @@ def test_a_second_worker_takes_over_a_killed_workers_step_within_the_lease(
 
 
 @pytest.mark.xfail(
-    reason="the engine-side release of claims on KeyboardInterrupt comes with issue 11; remove once merged",
+    reason="needs the engine-side release of claims on KeyboardInterrupt (issue 11, branch h11): passes with it",
     raises=AssertionError,
     strict=False,
 )
@@ -137,9 +137,9 @@ def test_interrupted_run_releases_its_claims_and_says_how_to_resume(
     run.send_signal(signum)
     out, err = run.communicate(timeout=30)
     assert run.returncode == code, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("interrupted"), err
-    assert "resume with `tasker worker`" in lines[0] and "Traceback" not in err
+    ours = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert len(ours) == 1 and err.strip().splitlines()[-1] == ours[0], err  # one line of the command's, last
+    assert "resume with `tasker worker`" in ours[0] and "Traceback" not in err
     with project.app() as app:
         (task,) = app.list_tasks()
         hang = app.get_task(task.task_id).step("hang")
@@ -166,8 +166,9 @@ def test_run_timeout_is_enforced_while_a_step_runs(tmp_path: Path, database_url:
     )  # fmt: skip
     assert time.monotonic() - started < 30  # the hanging step sleeps 120 s
     assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("interrupted (timed out after 2s)"), done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("interrupted")]
+    assert len(ours) == 1 and ours[0].startswith("interrupted (timed out after 2s): task 1 left"), done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_second_ctrl_c_forces_a_worker_out(tmp_path: Path) -> None:
