@@ -12,6 +12,7 @@ from tasker import Tasker, TaskRequest
 from tasker.errors import StateError, TaskNotFoundError, TaskNotRetryableError, ValidationError
 from tasker.events import Event
 from tasker.models import WorkflowStep, WorkflowStepTransition
+from tasker.models.queries import TaskFilter, task_page_query
 from tests.support.handlers import FLAGGED, template
 from tests.support.history import task_log
 
@@ -187,3 +188,24 @@ def test_bypassing_a_fixed_or_unknown_step_is_refused_at_create(app: Tasker, byp
     with pytest.raises(ValidationError, match=message):
         app.create_task(TaskRequest(name="strict", version="1.0.0", context={"x": 1}, bypass_steps=bypass))
     assert app.list_tasks() == []
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (TaskFilter(status="error"), "ix_tasker_tasks_status_task_id"),
+        (TaskFilter(status="error", after=1000), "ix_tasker_tasks_status_task_id"),
+        (TaskFilter(namespace="ops", name="checkout"), "ix_tasker_tasks_named_task_id_task_id"),
+    ],
+)
+def test_listing_filters_are_served_by_indexes(app: Tasker, where: TaskFilter, index: str) -> None:
+    statement = task_page_query(where)
+    with app.db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+        else:  # an empty table: forbid sequential scans to see which index the planner can use
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(row[0]) for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert index in plan, plan
