@@ -74,6 +74,7 @@ def worker(
     with cli_app(flags) as app:
         if not len(app.templates):
             fail("no task templates: set templates.paths in the configuration or pass --templates")
+        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         runner = Worker(app, concurrency=app.config.worker.concurrency)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
@@ -92,5 +93,7 @@ def worker(
             err=True,
         )
         runner.run()
+        if runner.failed:
+            fail(f"worker {app.worker_id} could not continue after {runner.passes} pass(es) (see the log)")
         click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)
     sys.exit(0)

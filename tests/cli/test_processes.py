@@ -119,11 +119,6 @@ def test_a_second_worker_takes_over_a_killed_workers_step_within_the_lease(
     assert f"step lease {LEASE:g}s" in err
 
 
-@pytest.mark.xfail(
-    reason="needs the engine-side release of claims on KeyboardInterrupt (issue 11, branch h11): passes with it",
-    raises=AssertionError,
-    strict=False,
-)
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_releases_its_claims_and_says_how_to_resume(
     tmp_path: Path, database_url: str, processes: list[subprocess.Popen[str]], signum: int, code: int
