@@ -79,7 +79,7 @@ def _celery_producer(settings: TaskerConfig) -> Executor:
         from tasker.executors.celery import CeleryExecutor
     except ImportError as exc:
         raise ConfigurationError(
-            "executor 'celery' needs the celery extra: pip install 'tasker-engine[celery]'"
+            "executor 'celery' needs the celery extra: pip install '.[celery]' in a checkout of tasker"
         ) from exc
     celery = settings.celery
     producer = Celery("tasker", broker=os.environ.get("CELERY_BROKER_URL") or celery.broker_url, set_as_current=False)

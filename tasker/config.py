@@ -292,20 +292,23 @@ class LoadedConfig:
         for end in range(len(key), 0, -1):
             if key[:end] in self.sources:
                 return self.sources[key[:end]]
-        return DEFAULT_SOURCE
+        deeper = [source for set_key, source in self.sources.items() if set_key[: len(key)] == key]
+        return deeper[-1] if deeper else DEFAULT_SOURCE  # a dict-valued key set entry by entry
 
     def items(self) -> list[tuple[str, Any, str]]:
-        """Every leaf setting as (dotted key, value, source), in declaration order."""
+        """Every setting (the fields of each section) as (dotted key, JSON value, source), in declaration order."""
         out: list[tuple[str, Any, str]] = []
 
-        def walk(prefix: Key, value: Any) -> None:
-            if isinstance(value, dict) and value and prefix[:2] != ("backoff", "reenqueue_delays"):
-                for name, item in value.items():
-                    walk((*prefix, str(name)), item)
-            else:
-                out.append((".".join(prefix), value, self.source_of(prefix)))
+        def walk(prefix: Key, section: BaseModel) -> None:
+            data = section.model_dump(mode="json")
+            for name in type(section).model_fields:
+                key, value = (*prefix, name), getattr(section, name)
+                if isinstance(value, BaseModel):
+                    walk(key, value)
+                else:
+                    out.append((".".join(key), data[name], self.source_of(key)))
 
-        walk((), self.config.model_dump(mode="json"))
+        walk((), self.config)
         return out
 
 

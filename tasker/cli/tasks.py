@@ -315,9 +315,9 @@ def retry(
     with cli_app(database_flag(database_url), existing_database=True) as app:
         if task_ids:
             for task_id in task_ids:
-                view = app.retry_task(task_id, reason=reason)
-                retried = [s.name for s in view.steps if s.status == "pending" and s.attempts == 0]
-                click.echo(f"task {task_id} re-queued ({len(retried)} step(s) pending)")
+                failed = [s.name for s in app.get_task(task_id).steps if s.status == "error"]
+                app.retry_task(task_id, reason=reason)
+                click.echo(f"task {task_id} re-queued: {', '.join(failed) or 'no failed steps'} pending again")
             ok = _run_inline(app, list(task_ids), enqueue_only, timeout)
         else:
             report = app.retry_tasks(

@@ -60,9 +60,9 @@ def worker(
         "execution.worker_poll_interval": (poll_interval, "flag --poll-interval"),
     }
     with cli_app(flags) as app:
-        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         if not len(app.templates):
             fail("no task templates: set templates.paths in the configuration or pass --templates")
+        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         runner = Worker(app, concurrency=app.config.worker.concurrency)
 
         def stop(signum: int, _frame: FrameType | None) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.support import REPO, assert_pytest_passes, invoke, ruff_failures
+from tests.support.venvs import venv_with_current_packages
 
 GENERATORS = REPO / "generators"
 
@@ -95,8 +96,8 @@ def test_generators_work_from_an_installed_wheel(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = wheels.glob("tasker_engine-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    python, tasker_bin = venv / "bin" / "python", venv / "bin" / "tasker"
+    python = venv_with_current_packages(venv)  # sees this interpreter's packages, even from a fresh venv
+    tasker_bin = venv / "bin" / "tasker"
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
         capture_output=True, text=True, check=False,
@@ -125,3 +126,9 @@ def test_generators_work_from_an_installed_wheel(tmp_path: Path) -> None:
         cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout + tests.stderr
+    # what `tasker generate --help` promises, as a user would run it on the project
+    typed = subprocess.run(
+        [str(python), "-m", "mypy", "--strict", "--explicit-package-bases", "--cache-dir", str(tmp_path / "mypy"), "."],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert typed.returncode == 0, typed.stdout + typed.stderr
