@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ARRAY, ColumnElement, Float, Select, and_, cast, func, select, text
+from sqlalchemy import ARRAY, ColumnElement, Float, Select, and_, cast, func, or_, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -183,26 +183,28 @@ def task_stats(db: Database, period: timedelta, *, now: datetime | None = None, 
     with db.read() as session:
         if dialect == "postgresql":  # the percentiles sort every duration of the period: in memory, not on disk
             session.execute(text("SET LOCAL work_mem = '32MB'"))
-        counts = _counts(
-            session,
-            select(Task.status, func.count())
-            .where(Task.created_at >= since, Task.created_at <= until)
-            .group_by(Task.status),
-        )
+        # one scan of the period's tasks: created ones by status, finished ones by hour and status
+        created = and_(Task.created_at >= since, Task.created_at <= until)
         hour = _hour(dialect, Task.completed_at).label("hour")
+        counts = dict.fromkeys(STATES, 0)
         outcomes = dict.fromkeys(STATES, 0)
         hours: dict[datetime, HourlyThroughput] = {}
-        for started, status, count in session.execute(
-            select(hour, Task.status, func.count()).where(finished).group_by(hour, Task.status)
+        for started, status, created_count, finished_count in session.execute(
+            select(hour, Task.status, func.count().filter(created), func.count().filter(finished))
+            .where(or_(created, finished))
+            .group_by(hour, Task.status)
         ):
-            outcomes[status] += count
+            counts[status] += created_count
+            if not finished_count:
+                continue
+            outcomes[status] += finished_count
             at = started if isinstance(started, datetime) else datetime.fromisoformat(started)
             at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
             bucket = hours.setdefault(at, HourlyThroughput(hour=at, completed=0, failed=0))
             if status in (COMPLETE, RESOLVED_MANUALLY):
-                bucket.completed += count
+                bucket.completed += finished_count
             elif status == ERROR:
-                bucket.failed += count
+                bucket.failed += finished_count
         task_duration = _durations(
             session,
             dialect,
