@@ -93,6 +93,8 @@ def _viewer(request: Request, resource: Resource = "task", action: Action = "rea
 def _render(request: Request, page: str, *, status_code: int = 200, viewer: Viewer | None = None, **values: Any) -> Response:
     """Render a page with the common values (viewer, CSRF token, flash message) and its cookies and headers."""
     site = _site(request)
+    if viewer is None:  # error and login pages: whoever it is, for the header
+        viewer = Viewer.of(request, web_context(request).auth, site.sessions)
     csrf = request.cookies.get(CSRF_COOKIE) or site.new_csrf_token()
     flash = request.cookies.get(FLASH_COOKIE)
     body = site.render(
