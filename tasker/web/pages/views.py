@@ -281,7 +281,7 @@ def task_page(request: Request, task_id: Annotated[int, tasks.TaskId]) -> Respon
         backtrace = results.get("backtrace") if isinstance(results, dict) else None
         if isinstance(results, dict) and "backtrace" in results:
             results = {k: v for k, v in results.items() if k != "backtrace"}
-        details.append((step, None if results is None else _json(results), backtrace))
+        details.append((step, _json(results) if results else None, backtrace))
     return _render(
         request, "task.html", viewer=viewer, task=task, trace=trace, dag=dag, bars=bars, total=total,
         steps=details, context_json=_json(task.context), nav="tasks",
