@@ -60,7 +60,10 @@ def test_every_page_renders(client: TestClient, tasker_app: Tasker) -> None:
     assert client.get("/login", follow_redirects=False).status_code == 303  # nothing to log in to
     assert client.get("/static/live.js").status_code == 200
     assert client.get("/static/dashboard.css").headers["content-type"].startswith("text/css")
-    assert not any(p == "/" or p.startswith(("/tasks", "/templates", "/events")) for p in client.get("/openapi.json").json()["paths"])
+    assert not any(
+        p == "/" or p.startswith(("/tasks", "/templates", "/events"))
+        for p in client.get("/openapi.json").json()["paths"]
+    )
 
 
 def test_overview_counts_and_failures(client: TestClient, tasker_app: Tasker) -> None:
@@ -89,7 +92,7 @@ def test_task_page_dag_steps_waterfall(make_app: Callable[..., Tasker], make_cli
     assert attempts == ["1", "2"]
     assert "boom on attempt 1" in page
     assert "data-refresh" not in page  # finished: nothing to refresh
-    assert 'href="/tasks/{0}/retry"'.format(task_id) not in page  # complete: nothing to retry
+    assert f'href="/tasks/{task_id}/retry"' not in page  # complete: nothing to retry
 
 
 def test_masking_of_context_results_errors_and_backtraces(client: TestClient, tasker_app: Tasker) -> None:
@@ -217,10 +220,14 @@ def test_login_session_and_read_only(make_client: Callable[..., TestClient], tas
     assert client.get("/tasks", follow_redirects=False).status_code == 303  # the session is gone
 
     writer = make_client(auth=tokens())
-    assert f"/tasks/{task_id}/retry" in html(writer.get(f"/tasks/{task_id}", headers={"Authorization": f"Bearer {WRITER}"}))
+    assert f"/tasks/{task_id}/retry" in html(
+        writer.get(f"/tasks/{task_id}", headers={"Authorization": f"Bearer {WRITER}"})
+    )
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:alert(1)"]
+)
 def test_login_never_redirects_off_site(make_client: Callable[..., TestClient], target: str) -> None:
     client = make_client(auth=tokens())
     token = csrf_of(html(client.get("/login")))

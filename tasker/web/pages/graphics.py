@@ -14,7 +14,7 @@ from tasker.state.states import COMPLETED_STATES
 from tasker.templates.graph import TemplateGraph
 from tasker.web.schemas import TraceSpan
 
-__all__ = ["Bar", "Dag", "DagEdge", "DagNode", "HourBar", "STATUS_GLYPHS", "layout_dag", "throughput_bars", "waterfall"]
+__all__ = ["STATUS_GLYPHS", "Bar", "Dag", "DagEdge", "DagNode", "HourBar", "layout_dag", "throughput_bars", "waterfall"]
 
 #: A glyph per status, shown next to its name everywhere a status appears.
 STATUS_GLYPHS = {

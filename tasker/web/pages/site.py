@@ -78,4 +78,3 @@ class Site:
     def render(self, page: str, **values: Any) -> str:
         """The HTML of the template ``page``."""
         return self.environment.get_template(page).render(**values)
-

@@ -90,7 +90,9 @@ def _viewer(request: Request, resource: Resource = "task", action: Action = "rea
     return context, viewer
 
 
-def _render(request: Request, page: str, *, status_code: int = 200, viewer: Viewer | None = None, **values: Any) -> Response:
+def _render(
+    request: Request, page: str, *, status_code: int = 200, viewer: Viewer | None = None, **values: Any
+) -> Response:
     """Render a page with the common values (viewer, CSRF token, flash message) and its cookies and headers."""
     site = _site(request)
     if viewer is None:  # error and login pages: whoever it is, for the header
@@ -191,7 +193,7 @@ def task_list(
     since: str = "",
     until: str = "",
     after: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    id: str = "",  # noqa: A002 - the search box's query parameter
+    id: str = "",
 ) -> Response:
     """Newest first, filtered by the URL's query; ``id`` jumps to a task."""
     context, viewer = _viewer(request)
@@ -246,7 +248,7 @@ def retry_shown(
     back: Annotated[str, Form()] = "/tasks",
 ) -> Response:
     """Retry each task; those not in ``error`` (any more) are counted as refused."""
-    context, _viewer_ = _viewer(request, "task", "retry")
+    context, _ = _viewer(request, "task", "retry")
     _checked(request, csrf)
     requeued = refused = 0
     for task_id in sorted(set(ids)):
@@ -393,7 +395,7 @@ def event_list(request: Request) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the usual name
+def login_form(request: Request, next: str = "/") -> Response:
     """The token form (without authentication configured, straight to ``next``)."""
     if web_context(request).auth is None:
         return RedirectResponse(safe_path(next), status_code=303)
@@ -405,7 +407,7 @@ def login(
     request: Request,
     token: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",  # noqa: A002
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Open a session for a token the app's Auth accepts; the browser gets only the session's random id."""
     auth = web_context(request).auth

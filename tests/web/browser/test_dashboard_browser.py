@@ -112,9 +112,9 @@ def test_failed_task_dag_waterfall_and_retry(pg_app: Tasker, serve: Any, page: A
     expect(page.locator('svg.dag a.node[data-step="ship"]')).to_have_attribute("data-status", "pending")
     attempts = page.locator('table.waterfall tr[data-step="fetch_stock"]')
     expect(attempts).to_have_count(2)
-    assert attempts.evaluate_all("rows => rows.map(r => [r.dataset.attempt, r.querySelector('.badge').dataset.status])") == [
-        ["1", "error"], ["2", "complete"]
-    ]
+    assert attempts.evaluate_all(
+        "rows => rows.map(r => [r.dataset.attempt, r.querySelector('.badge').dataset.status])"
+    ) == [["1", "error"], ["2", "complete"]]
     assert "hunter2" not in page.content() and "tok_secret_4242" not in page.content()
     page.locator('tr[data-step="gate"] details summary', has_text="Backtrace").click()
     expect(page.locator('tr[data-step="gate"] details pre').first).to_contain_text("PermanentError")
