@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from tasker.db import Database
 from tasker.errors import ValidationError
 from tasker.models.base import utcnow
-from tasker.models.catalog import NamedTask
+from tasker.models.catalog import DependentSystem, NamedStep
 from tasker.models.instances import Task, WorkflowStep, WorkflowStepTransition
 from tasker.state.states import CANCELLED, COMPLETE, ERROR, PENDING, RESOLVED_MANUALLY, STATES
 
@@ -73,10 +73,10 @@ class HourlyThroughput(BaseModel):
 
 
 class SlowStep(BaseModel):
-    """A step (by task and step name) with its average and longest completed duration in the period."""
+    """A kind of step (a catalog step: its name and dependent system) with its average and longest duration."""
 
-    task_name: str
     step_name: str
+    dependent_system: str
     count: int
     avg_seconds: float
     max_seconds: float
@@ -120,10 +120,10 @@ def _seconds(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     return cast((func.julianday(end) - func.julianday(start)) * 86400.0, Float)
 
 
-def _hour(dialect: str, column: Any) -> ColumnElement[str]:
-    """The clock hour of ``column`` as ``YYYY-MM-DD HH:00:00``."""
+def _hour(dialect: str, column: Any) -> ColumnElement[Any]:
+    """The clock hour of ``column`` (a timestamp on PostgreSQL, ``YYYY-MM-DD HH:00:00`` text on SQLite)."""
     if dialect == "postgresql":
-        return func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24:00:00")
+        return func.date_trunc("hour", column)
     return func.strftime("%Y-%m-%d %H:00:00", column)
 
 
@@ -137,21 +137,33 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return values[low] + (values[high] - values[low]) * (position - low)
 
 
-def _durations(
-    session: Session, dialect: str, seconds: ColumnElement[float], where: ColumnElement[bool]
-) -> DurationStats:
+def _durations(session: Session, dialect: str, seconds: Any, where: ColumnElement[bool]) -> DurationStats:
     if dialect == "postgresql":
-        row = session.execute(
+        count, p50, p95 = session.execute(
             select(
                 func.count(),
                 func.percentile_cont(0.5).within_group(seconds),
                 func.percentile_cont(0.95).within_group(seconds),
             ).where(where)
         ).one()
-        count, p50, p95 = row
         return DurationStats(count=count, p50_seconds=p50, p95_seconds=p95)
     values = sorted(v for v in session.scalars(select(seconds).where(where)) if v is not None)
     return DurationStats(count=len(values), p50_seconds=_percentile(values, 0.5), p95_seconds=_percentile(values, 0.95))
+
+
+def _step_durations(
+    session: Session, dialect: str, where: ColumnElement[bool]
+) -> tuple[DurationStats, dict[int, tuple[int, float, float]]]:
+    """Percentiles of the completed steps' durations, and ``{named_step_id: (count, avg, max)}``."""
+    seconds = _seconds(dialect, WorkflowStep.started_at, WorkflowStep.processed_at)
+    kind = WorkflowStep.named_step_id
+    by_kind = {
+        kind_id: (count, float(mean), float(longest))
+        for kind_id, count, mean, longest in session.execute(
+            select(kind, func.count(), func.avg(seconds), func.max(seconds)).where(where).group_by(kind)
+        )
+    }
+    return _durations(session, dialect, seconds, where), by_kind
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -171,8 +183,9 @@ def task_stats(db: Database, period: timedelta, *, now: datetime | None = None, 
     dialect = db.dialect
     finished = and_(Task.completed_at >= since, Task.completed_at <= until)
     step_done = and_(WorkflowStep.processed_at >= since, WorkflowStep.processed_at <= until)
-    step_seconds = _seconds(dialect, WorkflowStep.started_at, WorkflowStep.processed_at)
     with db.read() as session:
+        if dialect == "postgresql":  # the percentiles sort every duration of the period: in memory, not on disk
+            session.execute(text("SET LOCAL work_mem = '32MB'"))
         counts = _counts(
             session,
             select(Task.status, func.count())
@@ -180,43 +193,37 @@ def task_stats(db: Database, period: timedelta, *, now: datetime | None = None, 
             .group_by(Task.status),
         )
         hour = _hour(dialect, Task.completed_at).label("hour")
-        throughput = [
-            HourlyThroughput(
-                hour=datetime.fromisoformat(h + "+00:00"), completed=int(done or 0), failed=int(failed or 0)
-            )
-            for h, done, failed in session.execute(
-                select(
-                    hour,
-                    func.sum(case((Task.status.in_((COMPLETE, RESOLVED_MANUALLY)), 1), else_=0)),
-                    func.sum(case((Task.status == ERROR, 1), else_=0)),
-                )
-                .where(finished)
-                .group_by(hour)
-                .order_by(hour)
-            )
-        ]
-        outcomes = _counts(session, select(Task.status, func.count()).where(finished).group_by(Task.status))
+        outcomes = dict.fromkeys(STATES, 0)
+        hours: dict[datetime, HourlyThroughput] = {}
+        for started, status, count in session.execute(
+            select(hour, Task.status, func.count()).where(finished).group_by(hour, Task.status)
+        ):
+            outcomes[status] += count
+            at = started if isinstance(started, datetime) else datetime.fromisoformat(started)
+            at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+            bucket = hours.setdefault(at, HourlyThroughput(hour=at, completed=0, failed=0))
+            if status in (COMPLETE, RESOLVED_MANUALLY):
+                bucket.completed += count
+            elif status == ERROR:
+                bucket.failed += count
         task_duration = _durations(
             session,
             dialect,
             _seconds(dialect, func.coalesce(Task.started_at, Task.created_at), Task.completed_at),
             and_(finished, Task.status == COMPLETE),
         )
-        step_duration = _durations(session, dialect, step_seconds, and_(step_done, WorkflowStep.status == COMPLETE))
-        avg = func.avg(step_seconds)
-        slowest = [
-            SlowStep(task_name=task_name, step_name=step_name, count=count, avg_seconds=float(mean),
-                     max_seconds=float(longest))
-            for task_name, step_name, count, mean, longest in session.execute(
-                select(NamedTask.name, WorkflowStep.name, func.count(), avg, func.max(step_seconds))
-                .join(Task, Task.task_id == WorkflowStep.task_id)
-                .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
-                .where(step_done, WorkflowStep.status == COMPLETE, WorkflowStep.started_at.is_not(None))
-                .group_by(NamedTask.name, WorkflowStep.name)
-                .order_by(avg.desc(), NamedTask.name, WorkflowStep.name)
-                .limit(top)
+        step_duration, by_kind = _step_durations(
+            session, dialect, and_(step_done, WorkflowStep.status == COMPLETE, WorkflowStep.started_at.is_not(None))
+        )
+        slowest_kinds = sorted(by_kind.items(), key=lambda item: (-item[1][1], item[0]))[:top]
+        names = {
+            step_id: (name, system)
+            for step_id, name, system in session.execute(
+                select(NamedStep.named_step_id, NamedStep.name, DependentSystem.name)
+                .join(DependentSystem, DependentSystem.dependent_system_id == NamedStep.dependent_system_id)
+                .where(NamedStep.named_step_id.in_([k for k, _ in slowest_kinds]))
             )
-        ]  # fmt: skip
+        }
         error_class = WorkflowStepTransition.metadata_["error_class"].as_string()
         errors = [
             ErrorClassCount(error_class=name or "unknown", count=count)
@@ -232,6 +239,14 @@ def task_stats(db: Database, period: timedelta, *, now: datetime | None = None, 
                 .limit(top)
             )
         ]
+    slowest = [
+        SlowStep(
+            step_name=names[k][0], dependent_system=names[k][1], count=count, avg_seconds=mean, max_seconds=longest
+        )
+        for k, (count, mean, longest) in slowest_kinds
+        if k in names
+    ]
+    throughput = [hours[h] for h in sorted(hours)]
     ended = outcomes[COMPLETE] + outcomes[RESOLVED_MANUALLY] + outcomes[ERROR] + outcomes[CANCELLED]
     return TaskStats(
         period_seconds=period.total_seconds(), since=since, until=until, counts_by_status=counts,

@@ -6,6 +6,15 @@ model (``/openapi.json``, ``/docs``), one handler maps the TaskerError tree to s
 """
 
 from tasker.web.app import create_app
-from tasker.web.auth import Action, Auth, Principal, Resource, TokenAuth, auth_from_config
+from tasker.web.auth import Action, Auth, Principal, Resource, TokenAuth, auth_from_config, bearer_token
 
-__all__ = ["Action", "Auth", "Principal", "Resource", "TokenAuth", "auth_from_config", "create_app"]
+__all__ = [
+    "Action",
+    "Auth",
+    "Principal",
+    "Resource",
+    "TokenAuth",
+    "auth_from_config",
+    "bearer_token",
+    "create_app",
+]

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from tasker.config import WebConfig
 from tasker.errors import ConfigurationError
 
-__all__ = ["Action", "Auth", "Principal", "Resource", "TokenAuth", "auth_from_config"]
+__all__ = ["Action", "Auth", "Principal", "Resource", "TokenAuth", "auth_from_config", "bearer_token"]
 
 Resource = Literal["task", "step", "template", "event", "stats", "metrics"]
 Action = Literal["read", "create", "retry", "cancel", "resolve"]

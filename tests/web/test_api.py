@@ -60,6 +60,11 @@ def test_create_task_errors_write_nothing(client: TestClient, tasker_app: Tasker
         "/api/v1/tasks", json={"name": "ordered", "version": "1.0.0", "context": {"order_id": "x"}}
     )
     assert error(bad_context, 422, "validation_error")["details"]["field"] == "order_id"
+    missing_key = client.post("/api/v1/tasks", json={"name": "ordered", "version": "1.0.0", "context": {}})
+    assert error(missing_key, 422, "validation_error")["details"] == {
+        "field": "order_id",
+        "errors": ["context.order_id: 'order_id' is a required property"],
+    }
     missing_name = error(client.post("/api/v1/tasks", json={"version": "1.0.0"}), 422, "validation_error")
     assert missing_name["details"][0]["field"] == "name"
     unknown_key = error(
@@ -208,7 +213,7 @@ def test_stats(client: TestClient, tasker_app: Tasker) -> None:
     assert stats["completion_rate"] == 0.75 and stats["error_rate"] == 0.25
     assert stats["task_duration"]["count"] == 3 and stats["step_duration"]["count"] == 12
     assert stats["task_duration"]["p50_seconds"] <= stats["task_duration"]["p95_seconds"]
-    assert {(s["task_name"], s["step_name"]) for s in stats["slowest_steps"]} == {("diamond", n) for n in "abcd"}
+    assert {(s["step_name"], s["dependent_system"]) for s in stats["slowest_steps"]} == {(n, "unknown") for n in "abcd"}
     assert stats["top_error_classes"] == [{"error_class": "PermanentError", "count": 1}]
     for period in ("x", "0h", "91d", "-1h"):
         assert error(client.get("/api/v1/stats", params={"period": period}), 422, "validation_error")["message"]
