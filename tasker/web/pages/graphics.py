@@ -1,6 +1,6 @@
-"""Server-side drawings of the dashboard: DAG layout, trace waterfall rows and the throughput chart.
+"""Server-side drawings of the dashboard: DAG layout and SVG, trace waterfall rows and the throughput chart.
 
-Pure geometry over the API's models (no database, no markup): the Jinja templates turn these into SVG.
+Geometry over the API's models (no database); the Jinja templates place the waterfall and chart rows.
 Status is carried by a glyph and a text label as well as a colour, so it is never shown by colour alone.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from markupsafe import Markup, escape
 
 from tasker.state.states import COMPLETED_STATES
 from tasker.templates.graph import TemplateGraph
@@ -46,6 +48,16 @@ class DagNode:
     x: int
     y: int
 
+    @property
+    def state(self) -> str:
+        """The status in words."""
+        return (self.status or "").replace("_", " ")
+
+    @property
+    def glyph(self) -> str:
+        """The status's glyph."""
+        return STATUS_GLYPHS.get(self.status or "", "•")
+
 
 @dataclass(frozen=True)
 class DagEdge:
@@ -65,6 +77,43 @@ class Dag:
     nodes: list[DagNode]
     edges: list[DagEdge]
     levels: int
+
+    def svg(self, hrefs: dict[str, str], label: str) -> Markup:
+        """The SVG: an arrow per edge and a link per node (glyph, name and status in words, status class).
+
+        Written here rather than in a Jinja macro: a 200-step DAG is a thousand elements, and every name is
+        escaped once.
+        """
+        out = [
+            f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{self.width}" height="{self.height}" '
+            f'viewBox="0 0 {self.width} {self.height}" role="group" aria-label="{escape(label)}">'
+            '<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" '
+            'orient="auto"><path d="M0,0 L8,4 L0,8 z" class="arrowhead"/></marker></defs>'
+        ]
+        names = {node.name: escape(node.name) for node in self.nodes}
+        out += [
+            f'<path class="edge" d="{e.path}" marker-end="url(#arrow)" data-edge="{names[e.parent]}-&gt;{names[e.child]}"/>'
+            for e in self.edges
+        ]
+        for node in self.nodes:
+            name, x, y = names[node.name], node.x, node.y
+            href = escape(hrefs.get(node.name, "#"))
+            box = f'<rect x="{x}" y="{y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="6"/>'
+            if node.status is None:
+                out.append(
+                    f'<a href="{href}" class="node" data-step="{name}" aria-label="{name}"><title>{name}</title>{box}'
+                    f'<text x="{x + 10}" y="{y + 28}" class="name">{escape(node.label)}</text></a>'
+                )
+                continue
+            status, state = escape(node.status), escape(node.state)
+            out.append(
+                f'<a href="{href}" class="node s-{status}" data-step="{name}" data-status="{status}" '
+                f'aria-label="{name}: {state}"><title>{name} ({state})</title>{box}'
+                f'<text x="{x + 10}" y="{y + 19}" class="name"><tspan class="glyph">{node.glyph}</tspan> '
+                f'{escape(node.label)}</text><text x="{x + 10}" y="{y + 37}" class="state">{state}</text></a>'
+            )
+        out.append("</svg>")
+        return Markup("\n".join(out))
 
 
 def _label(name: str) -> str:
@@ -139,7 +188,7 @@ def waterfall(spans: Sequence[TraceSpan], depends_on: dict[str, list[str]]) -> t
     total = max((end - origin).total_seconds(), 1e-3)
 
     def at(moment: datetime) -> float:
-        return (moment - origin).total_seconds() * SCALE / total
+        return round((moment - origin).total_seconds() * SCALE / total, 1)
 
     finished: dict[str, datetime] = {}
     previous: dict[str, datetime] = {}
@@ -163,9 +212,9 @@ def waterfall(spans: Sequence[TraceSpan], depends_on: dict[str, list[str]]) -> t
                 offset=(start - origin).total_seconds() if start is not None else None,
                 duration=span.duration_seconds, wait=wait if span.kind == "step" else None,
                 x=at(start) if start is not None else 0.0,
-                width=max(at(run_end) - at(start), 2.0) if start is not None and run_end is not None else 0.0,
+                width=max(round(at(run_end) - at(start), 1), 2.0) if start is not None and run_end is not None else 0.0,
                 wait_x=at(min(ready, start)) if start is not None else 0.0,
-                wait_width=at(start) - at(min(ready, start)) if start is not None and span.kind == "step" else 0.0,
+                wait_width=round(at(start) - at(min(ready, start)), 1) if start is not None and span.kind == "step" else 0.0,
                 error=span.error,
             )
         )  # fmt: skip

@@ -143,7 +143,7 @@ def overview(request: Request) -> Response:
     """Counts by status, the last 24 h, the oldest pending task, recent failures and the workers seen."""
     context, viewer = _viewer(request, "stats")
     status = health.status(context)
-    stats = health.stats(context, "24h")
+    stats = _site(request).day_stats(lambda: health.stats(context, "24h"))
     failures = _page(context, limit=8, status="error").tasks if viewer.can("task", "read") else []
     chart = throughput_bars(((h.hour, h.completed, h.failed) for h in stats.throughput_per_hour), stats.until)
     unfinished = status.counts_by_status.get("pending", 0) + status.counts_by_status.get("in_progress", 0)
@@ -286,7 +286,7 @@ def task_page(request: Request, task_id: Annotated[int, tasks.TaskId]) -> Respon
         details.append((step, _json(results) if results else None, backtrace))
     return _render(
         request, "task.html", viewer=viewer, task=task, trace=trace, dag=dag, bars=bars, total=total,
-        steps=details, context_json=_json(task.context), nav="tasks",
+        steps=details, context_json=_json(task.context), nav="tasks", hrefs={s.name: f"#step-{s.step_id}" for s in steps},
         resolvable=task.status in ("pending", "in_progress", "error"),
         refresh=None if task.status in TERMINAL_TASK_STATES else REFRESH_SECONDS,
     )  # fmt: skip
@@ -380,7 +380,8 @@ def template_page(request: Request, namespace: str, name: str, version: str | No
         parents[child].append(parent)
     return _render(
         request, "template.html", viewer=viewer, template=detail, versions=versions, nav="templates",
-        dag=layout_dag(parents.items()), schema_json=_json(detail.context_schema) if detail.context_schema else None,
+        dag=layout_dag(parents.items()), hrefs={s.name: f"#step-{i}" for i, s in enumerate(detail.steps, 1)},
+        schema_json=_json(detail.context_schema) if detail.context_schema else None,
     )  # fmt: skip
 
 
