@@ -246,3 +246,37 @@ def test_trace_link_from_the_configured_template(make_app: Callable[..., Tasker]
     with TestClient(create_app(app)) as client:
         page = html(client.get(f"/tasks/{task_id}"))
     assert f'href="https://jaeger.example/trace/{trace_id}"' in page
+
+
+def test_documented_configuration(make_app: Callable[..., Tasker], monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/dashboard.md: its YAML gives a read-write and a read-only login, and a trace link."""
+    import yaml
+
+    from tasker.web import create_app
+    from tests.support.docs import blocks
+
+    (block,) = [b for b in blocks("dashboard.md") if b.language == "yaml"]
+    monkeypatch.setenv("TASKER_DASHBOARD_TOKEN", "dash-secret")
+    monkeypatch.setenv("TASKER_VIEWER_TOKEN", "view-secret")
+    app = make_app(yaml.safe_load(block.code))
+    app.register_task_template(template("one", {"a": []}))
+    task_id = create(app, "one")
+    for token, actions in (("dash-secret", True), ("view-secret", False)):
+        with TestClient(create_app(app)) as client:
+            form = client.get("/login")
+            html(client.post("/login", data={"token": token, "csrf": csrf_of(html(form)), "next": f"/tasks/{task_id}"}))
+            page = html(client.get(f"/tasks/{task_id}"))
+            assert (f"/tasks/{task_id}/cancel" in page) is actions
+            assert f'href="https://jaeger.example.com/trace/{app.get_task(task_id).trace_id}"' in page
+
+
+def test_documented_trace_url_templates() -> None:
+    """Every trace link template of docs/dashboard.md formats into a URL holding the trace id."""
+    from tests.support.docs import DOCS
+
+    text = (DOCS / "dashboard.md").read_text(encoding="utf-8")
+    templates = re.findall(r"^\| [^|]+ \| `(https://[^`]+)` \|$", text, re.MULTILINE)
+    assert len(templates) == 4
+    for url in templates:
+        filled = url.format(trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+        assert "4bf92f3577b34da6a3ce929d0e0e4736" in filled and "{" not in filled.replace('{"', "")
