@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import signal
-import sys
 from types import FrameType
 
 import click
 
-from tasker.cli.common import database_option, fail, friendly_errors
+from tasker.cli.common import cli_app, database_option, fail, friendly_errors
 
 
 def is_loopback(host: str) -> bool:
@@ -32,9 +30,14 @@ def is_loopback(host: str) -> bool:
     "template_paths",
     multiple=True,
     type=click.Path(),
-    help="Task template YAML file or directory to register (repeatable).",
+    help="Task template YAML file or directory (repeatable; replaces templates.paths of the configuration).",
 )
-@click.option("--subscriptions", multiple=True, type=click.Path(), help="Subscriptions YAML to load (repeatable).")
+@click.option(
+    "--subscriptions",
+    multiple=True,
+    type=click.Path(),
+    help="Subscriptions YAML (repeatable; replaces events.subscriptions).",
+)
 @click.option(
     "--insecure-no-auth",
     is_flag=True,
@@ -52,42 +55,39 @@ def serve(
 ) -> None:
     """Serve the HTTP API: tasks, steps, templates, events, stats, health and /metrics (OpenAPI at /docs).
 
-    Authentication comes from the configuration (web.tokens or web.authenticator). Without it the
-    server only listens on a loopback address: `--host 0.0.0.0` is refused unless --insecure-no-auth
-    is given. Tasks created over HTTP are handed to the configured executor; run `tasker worker`
-    (or Celery workers) to execute them.
+    Everything else comes from the configuration (`tasker --config tasker.yaml serve`): the database,
+    templates.paths, events.subscriptions, the executor tasks are handed to (run `tasker worker` or
+    Celery workers beside the server), and authentication (web.tokens or web.authenticator). Without
+    authentication the server only listens on a loopback address: `--host 0.0.0.0` is refused unless
+    --insecure-no-auth is given.
 
     \b
     Example:
-      tasker serve --templates config/tasks --port 8000
+      tasker --config tasker.yaml serve --port 8000
+      tasker serve --templates config/tasks
       curl -s localhost:8000/health/ready
     """
     import uvicorn
 
-    from tasker import Tasker
     from tasker.web import auth_from_config, create_app
 
-    if os.getcwd() not in sys.path:  # handler_class paths name the project's modules
-        sys.path.insert(0, os.getcwd())
-    app = Tasker(database_url)
-    try:
+    flags = {
+        "database.url": (database_url, "flag --database-url"),
+        "templates.paths": (list(template_paths) or None, "flag --templates"),
+        "events.subscriptions": (list(subscriptions) or None, "flag --subscriptions"),
+    }
+    with cli_app(flags) as app:
         auth = auth_from_config(app.config.web)
         if auth is None and not is_loopback(host) and not insecure_no_auth:
             fail(
                 f"refusing to serve {host} without authentication: configure web.tokens or web.authenticator, "
                 "or pass --insecure-no-auth"
             )
-        for path in template_paths:
-            app.load_task_templates(path)
-        for path in subscriptions:
-            app.load_subscriptions(path)
         click.echo(f"serving the tasker API on http://{host}:{port} ({len(app.templates)} template(s))", err=True)
         # uvicorn stops gracefully on SIGTERM, then raises it again with the previous handler: exit cleanly
-        # through this one, so that the app below is shut down (spans flushed, connections closed).
+        # through this one, so that the app is shut down on the way out (spans flushed, connections closed).
         signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.run(create_app(app, auth=auth), host=host, port=port, log_level="warning")
-    finally:
-        app.shutdown()
 
 
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:

@@ -7,17 +7,14 @@ task's creation.
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from collections.abc import Callable
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
-from tasker.cli.common import database_option, fail, friendly_errors
-from tasker.config import resolve_database_url
-from tasker.db import Database
+from tasker.cli.common import cli_app, database_flag, database_option, fail, friendly_errors
 from tasker.models.timeline import Attempt, TaskTrace, load_trace
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, RESOLVED_MANUALLY
+from tasker.telemetry.redaction import AttributeRedactor
 
 #: Characters of the timeline column.
 BAR_WIDTH = 40
@@ -39,8 +36,11 @@ def _bar(trace: TaskTrace, attempt: Attempt, width: int) -> str:
     return " " * first + _BAR_CHAR.get(attempt.status, "#") * (last - first) + " " * (width - last)
 
 
-def render_trace(trace: TaskTrace, width: int = BAR_WIDTH) -> list[str]:
-    """The header and one row per attempt: step, attempt, status, start offset, duration, bar, error."""
+def render_trace(trace: TaskTrace, width: int = BAR_WIDTH, scrub: Callable[[str], str] = str) -> list[str]:
+    """The header and one row per attempt: step, attempt, status, start offset, duration, bar, error.
+
+    ``scrub`` masks secrets in error messages (the app's redactor).
+    """
     steps = {a.step for a in trace.attempts}
     lines = [
         f"task {trace.task_id} {trace.full_name}: {trace.status} in {format_seconds(trace.duration)}",
@@ -63,30 +63,9 @@ def render_trace(trace: TaskTrace, width: int = BAR_WIDTH) -> list[str]:
         )
         if a.error:
             message = a.error.strip().splitlines()[0] if a.error.strip() else a.error
-            row += f"  {message[:200]}"
+            row += f"  {scrub(message)[:200]}"
         lines.append(row)
     return lines
-
-
-def open_database(url: str | None) -> Database:
-    """The database at ``url`` (default: the environment's), refusing a missing SQLite file or schema."""
-    resolved = resolve_database_url(url)
-    parsed = make_url(resolved)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(str(parsed.database)).expanduser()
-        if not path.exists():
-            fail(f"no database file at {path}")
-    shown = parsed.render_as_string(hide_password=True)
-    db = Database(resolved)
-    try:
-        tables = db.table_names()
-    except SQLAlchemyError as exc:
-        db.dispose()
-        fail(f"cannot read the database at {shown}: {getattr(exc, 'orig', None) or exc}")
-    if "tasker_tasks" not in tables:
-        db.dispose()
-        fail(f"the database at {shown} has no tasker tables (run `tasker db upgrade`)")
-    return db
 
 
 @click.command()
@@ -107,10 +86,8 @@ def trace(task_id: int, database_url: str | None, width: int) -> None:
     """
     if width < 10:
         fail("--width must be at least 10")
-    db = open_database(database_url)
-    try:
-        result = load_trace(db, task_id)
-    finally:
-        db.dispose()
-    for line in render_trace(result, width):
+    with cli_app(database_flag(database_url), existing_database=True) as app:
+        result = load_trace(app.db, task_id)
+        scrub = AttributeRedactor(app.events.masker).scrub
+    for line in render_trace(result, width, scrub=scrub):
         click.echo(line)

@@ -38,6 +38,8 @@ def generate_everything(root: Path) -> None:
          "--directory", str(root / "subscribers"), "--tests-directory", str(root / "tests" / "subscribers")],
         ["generate", "events", "--directory", str(root / "config" / "events"),
          "--subscribers-directory", str(root / "subscribers"), "--tests-directory", str(root / "tests" / "subscribers")],
+        ["generate", "authenticator", "partner_api", "--directory", str(root / "auth"),
+         "--tests-directory", str(root / "tests" / "auth")],
     ):  # fmt: skip
         result = invoke(*args)
         assert result.exit_code == 0, result.output
@@ -61,7 +63,7 @@ def test_everything_together_lints_and_passes(tmp_path: Path) -> None:
     root = tmp_path / "all"
     generate_everything(root)
     assert ruff_failures(root) == []
-    assert_pytest_passes(root, 4)
+    assert_pytest_passes(root, 7)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from tasker import Tasker
+from tasker.executors import claim_next_task
 from tasker.models import Task
 from tests.web.conftest import TestClient, create
 
@@ -228,6 +229,8 @@ def test_health_endpoints(client: TestClient, tasker_app: Tasker) -> None:
     status = client.get("/health/status").json()
     assert status["counts_by_status"]["pending"] == 1 and status["oldest_pending_age_seconds"] >= 0
     assert status["workers"] == []
+    assert claim_next_task(tasker_app, "worker-7") is not None
+    assert client.get("/health/status").json()["workers"] == ["worker-7"]
 
 
 def test_metrics_exposition(client: TestClient, tasker_app: Tasker) -> None:

@@ -66,12 +66,21 @@ def test_a_task_created_over_http_is_run_by_a_worker(
 ) -> None:
     templates = tmp_path / "chain.yaml"
     templates.write_text(yaml.safe_dump(template("http_chain", {"a": [], "b": ["a"]})))
-    env = {**os.environ, "TASKER_DATABASE_URL": database_url}
+    config = tmp_path / "tasker.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"database": {"url": database_url}, "templates": {"paths": [str(templates)]},
+             "web": {"tokens": [{"token_env": "TEST_API_TOKEN", "scopes": ["read", "write"]}]}}
+        )
+    )  # fmt: skip
+    env = {**os.environ, "TEST_API_TOKEN": "s3cret-token"}
+    env.pop("TASKER_DATABASE_URL", None)
     assert invoke("db", "upgrade", "--database-url", database_url).exit_code == 0
     port = free_port()
-    server = start("serve", "--port", str(port), "--templates", str(templates), env=env)
+    server = start("--config", str(config), "serve", "--port", str(port), env=env)
     processes.append(server)
     base = f"http://127.0.0.1:{port}"
+    api = httpx.Client(base_url=base, headers={"Authorization": "Bearer s3cret-token"})
 
     def ready() -> bool:
         assert server.poll() is None, server.communicate()[0]
@@ -81,19 +90,21 @@ def test_a_task_created_over_http_is_run_by_a_worker(
             return False
 
     wait_for(ready, "the server")
-    created = httpx.post(f"{base}/api/v1/tasks", json={"name": "http_chain", "version": "1.0.0", "context": {"n": 1}})
+    assert httpx.get(f"{base}/api/v1/tasks").status_code == 401
+    created = api.post("/api/v1/tasks", json={"name": "http_chain", "version": "1.0.0", "context": {"n": 1}})
     assert created.status_code == 201, created.text
     task_id = created.json()["task"]["task_id"]
-    worker = start("worker", "--templates", str(templates), "--poll-interval", "0.05", env=env)
+    worker = start("--config", str(config), "worker", "--poll-interval", "0.05", env=env)
     processes.append(worker)
-    wait_for(lambda: httpx.get(f"{base}/api/v1/tasks/{task_id}").json()["task"]["status"] == "complete", "the task")
-    task = httpx.get(f"{base}/api/v1/tasks/{task_id}").json()["task"]
+    wait_for(lambda: api.get(f"/api/v1/tasks/{task_id}").json()["task"]["status"] == "complete", "the task")
+    task = api.get(f"/api/v1/tasks/{task_id}").json()["task"]
     assert [s["results"] for s in task["steps"]] == [{"step": "a", "attempt": 1}, {"step": "b", "attempt": 1}]
-    listed = httpx.get(f"{base}/api/v1/tasks", params={"status": "complete"}).json()
+    listed = api.get("/api/v1/tasks", params={"status": "complete"}).json()
     assert [t["task_id"] for t in listed["tasks"]] == [task_id]
+    api.close()
     stop(worker)
     output = stop(server)
-    assert "serving the tasker API" in output
+    assert "serving the tasker API" in output and "s3cret-token" not in output
 
 
 def test_refuses_a_public_address_without_auth() -> None:

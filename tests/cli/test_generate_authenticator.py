@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli.support import REPO, assert_one_line_error, assert_pytest_passes, invoke, load_module, ruff_failures
+from tests.cli.support import assert_one_line_error, assert_pytest_passes, invoke, load_module, ruff_failures
 from tests.web.conftest import TestClient
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    return root
 
 
 @pytest.mark.slow
@@ -30,14 +19,7 @@ def test_generates_an_authenticator_and_its_passing_test(project: Path, tmp_path
     assert "web: {authenticator: auth.partner_api_authenticator:PartnerApiAuthenticator}" in result.stdout
     assert "PARTNER_API_API_KEYS" in result.stdout
     assert ruff_failures(project) == []
-    assert_pytest_passes(project, 3)
-    env = {**os.environ, "MYPYPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--explicit-package-bases", "--follow-imports", "silent",
-         "--cache-dir", str(tmp_path / "cache"), "."],
-        cwd=project, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_pytest_passes(project, 3)  # mypy --strict: tests/cli/test_generated_code.py
     generated = load_module(module)
     auth = generated.PartnerApiAuthenticator({"k": "viewer"})
     from tasker import Tasker
