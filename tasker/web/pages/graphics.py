@@ -91,10 +91,7 @@ class Dag:
             'orient="auto"><path d="M0,0 L8,4 L0,8 z" class="arrowhead"/></marker></defs>'
         ]
         names = {node.name: escape(node.name) for node in self.nodes}
-        out += [
-            f'<path class="edge" d="{e.path}" marker-end="url(#arrow)" data-edge="{names[e.parent]}-&gt;{names[e.child]}"/>'
-            for e in self.edges
-        ]
+        out += [f'<path class="edge" d="{e.path}" marker-end="url(#arrow)"/>' for e in self.edges]
         for node in self.nodes:
             name, x, y = names[node.name], node.x, node.y
             href = escape(hrefs.get(node.name, "#"))

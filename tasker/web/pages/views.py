@@ -8,9 +8,10 @@ two steps: a GET page that asks for confirmation, then a CSRF-checked POST that 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlencode
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from tasker.errors import StateError, TaskerError, TaskNotFoundError, ValidationError
 from tasker.state.states import STATES, TERMINAL_TASK_STATES
@@ -29,7 +31,7 @@ from tasker.web.pages.access import CSRF_COOKIE, SESSION_COOKIE, Viewer, as_bear
 from tasker.web.pages.graphics import layout_dag, throughput_bars, waterfall
 from tasker.web.pages.site import Site
 from tasker.web.routes import catalog, health, tasks
-from tasker.web.schemas import Task
+from tasker.web.schemas import Task, TaskTrace
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ def _checked(request: Request, csrf: str) -> None:
         raise ApiError(403, "csrf_failed", "the form is stale or came from another site: reload the page and retry")
 
 
-def _running(statuses: Any) -> bool:
+def _running(statuses: Iterable[str]) -> bool:
     return any(s not in TERMINAL_TASK_STATES for s in statuses)
 
 
@@ -268,11 +270,19 @@ def _json(value: Any) -> str:
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, task_id: Annotated[int, tasks.TaskId]) -> Response:
-    """Header, DAG, steps, waterfall, context and results of one task, with its actions."""
-    context, viewer = _viewer(request)
-    task: Task = tasks.get_task(task_id, context).task
-    trace = tasks.get_trace(task_id, context)
+async def task_page(request: Request, task_id: Annotated[int, tasks.TaskId]) -> Response:
+    """Header, DAG, steps, waterfall, context and results of one task, with its actions.
+
+    The task and its timeline are independent reads: they are fetched side by side.
+    """
+    context, viewer = await run_in_threadpool(_viewer, request)
+    envelope, trace = await asyncio.gather(
+        run_in_threadpool(tasks.get_task, task_id, context), run_in_threadpool(tasks.get_trace, task_id, context)
+    )
+    return await run_in_threadpool(_task_html, request, viewer, envelope.task, trace)
+
+
+def _task_html(request: Request, viewer: Viewer, task: Task, trace: TaskTrace) -> Response:
     steps = task.steps or []
     depends_on = {s.name: s.depends_on for s in steps}
     dag = layout_dag(depends_on.items(), {s.name: s.status for s in steps})
