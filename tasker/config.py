@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource
 
 from tasker.errors import ConfigurationError
@@ -204,6 +204,16 @@ class WebConfig(_Section):
     metrics_require_auth: bool = True
     #: Link to a trace in a tracing UI, e.g. ``https://jaeger.example/trace/{trace_id}``.
     trace_url_template: str | None = None
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _formats_with_trace_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(trace_id="0" * 32)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"must be a format string using only {{trace_id}}: {exc!r}") from exc
+        return value
 
 
 class TaskerConfig(_Section):

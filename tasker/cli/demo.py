@@ -32,9 +32,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def print_task(
-    view: TaskView, echo: Echo, *, width: int = 80, durations: Mapping[str, float] | None = None
-) -> None:
+def print_task(view: TaskView, echo: Echo, *, width: int = 80, durations: Mapping[str, float] | None = None) -> None:
     """A table of the task's steps: status, attempts and the duration of the latest attempt, ``width`` wide.
 
     ``durations`` (step name -> seconds) replaces the durations read from the steps (the demo passes its

@@ -42,7 +42,7 @@ class Presenter:
     # -- masking (the only place) ---------------------------------------------------------------
 
     def data(self, value: Any) -> Any:
-        """``value`` with sensitive keys masked and secrets in its strings scrubbed (a copy when changed)."""
+        """A copy of ``value`` with sensitive keys masked and secrets in its strings scrubbed."""
         return self._scrub(self._masker.mask_value_of(value))
 
     def text(self, value: str | None) -> str | None:

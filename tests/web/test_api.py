@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from tasker import Tasker
+from tasker.errors import ConfigurationError
 from tasker.executors import claim_next_task
 from tasker.models import Task
-from tests.web.conftest import TestClient, create
+from tasker.web import create_app
+from tests.web.conftest import TestClient, create, register
 
 
 def error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -260,3 +264,12 @@ def test_openapi_and_docs(client: TestClient) -> None:
     assert "traceparent" in {p["name"] for p in paths["/api/v1/tasks"]["post"]["parameters"]}
     assert "ErrorResponse" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_trace_url_from_the_configuration(make_app: Callable[..., Tasker]) -> None:
+    app = register(make_app({"web": {"trace_url_template": "https://jaeger.example/trace/{trace_id}"}}))
+    task_id = create(app)
+    trace = TestClient(create_app(app)).get(f"/api/v1/tasks/{task_id}/trace").json()
+    assert trace["trace_url"] == f"https://jaeger.example/trace/{trace['trace_id']}"
+    with pytest.raises(ConfigurationError, match="trace_url_template"):
+        make_app({"web": {"trace_url_template": "https://jaeger.example/{span_id}"}})

@@ -20,11 +20,11 @@ from tasker.web.schemas import CreateTask, StepEnvelope, TaskEnvelope, TaskPage,
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
 TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The task's id")]
+StepId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The step's id")]
+#: The task states (``tasker.state.states.STATES``, as a type the OpenAPI spec can enumerate).
 Status = Literal["pending", "in_progress", "complete", "error", "cancelled", "resolved_manually"]
 #: Largest page of ``GET /api/v1/tasks``.
 MAX_PAGE = 500
-
-StepId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The step's id")]
 
 
 def _step(task: TaskView, step_id: int) -> StepView:
