@@ -110,7 +110,8 @@ def test_unknown_things_are_404_pages(client: TestClient, tasker_app: Tasker) ->
     for path in ("/tasks/999999", "/tasks/999999/retry", f"/tasks/{task_id}/steps/999999/resolve",
                  "/templates/nope/nothing", "/templates/default/diamond?version=9.9.9"):  # fmt: skip
         assert "Not found" in html(client.get(path), 404), path
-    assert html(client.get("/tasks/abc"), 422)
+    for path in ("/tasks/abc", "/tasks/0", f"/tasks/{2**63}", f"/tasks/{task_id}/steps/0/resolve"):
+        assert "Invalid request" in html(client.get(path), 422), path
     assert html(client.get("/tasks/1/explode"), 422)
 
 

@@ -270,7 +270,7 @@ def _json(value: Any) -> str:
 
 
 @router.get("/tasks/{task_id}")
-async def task_page(request: Request, task_id: Annotated[int, tasks.TaskId]) -> Response:
+async def task_page(request: Request, task_id: tasks.TaskId) -> Response:
     """Header, DAG, steps, waterfall, context and results of one task, with its actions.
 
     The task and its timeline are independent reads: they are fetched side by side.
@@ -309,9 +309,7 @@ _ACTIONS: dict[str, tuple[Action, str, str]] = {
 
 
 @router.get("/tasks/{task_id}/{verb}")
-def confirm_task_action(
-    request: Request, task_id: Annotated[int, tasks.TaskId], verb: Literal["retry", "cancel"]
-) -> Response:
+def confirm_task_action(request: Request, task_id: tasks.TaskId, verb: Literal["retry", "cancel"]) -> Response:
     """Ask before retrying or cancelling a task."""
     action, label, effect = _ACTIONS[verb]
     context, viewer = _viewer(request, "task", action)
@@ -326,7 +324,7 @@ def confirm_task_action(
 @router.post("/tasks/{task_id}/{verb}")
 def task_action(
     request: Request,
-    task_id: Annotated[int, tasks.TaskId],
+    task_id: tasks.TaskId,
     verb: Literal["retry", "cancel"],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
@@ -339,9 +337,7 @@ def task_action(
 
 
 @router.get("/tasks/{task_id}/steps/{step_id}/resolve")
-def confirm_resolve(
-    request: Request, task_id: Annotated[int, tasks.TaskId], step_id: Annotated[int, tasks.StepId]
-) -> Response:
+def confirm_resolve(request: Request, task_id: tasks.TaskId, step_id: tasks.StepId) -> Response:
     """Ask before resolving a step by hand."""
     context, viewer = _viewer(request, "step", "resolve")
     step = tasks.get_step(task_id, step_id, context).step
@@ -357,8 +353,8 @@ def confirm_resolve(
 @router.post("/tasks/{task_id}/steps/{step_id}/resolve")
 def resolve(
     request: Request,
-    task_id: Annotated[int, tasks.TaskId],
-    step_id: Annotated[int, tasks.StepId],
+    task_id: tasks.TaskId,
+    step_id: tasks.StepId,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Resolve the step (a step that is not pending or failed: 409), then back to the task."""
