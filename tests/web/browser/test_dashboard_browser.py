@@ -197,3 +197,46 @@ def test_readable_at_390_pixels(pg_app: Tasker, serve: Any, browser: Any, tmp_pa
             screenshot(page, name)
     finally:
         context.close()
+
+
+def test_tasker_serve_serves_the_dashboard(tmp_path: Path, page: Any) -> None:
+    """The real ``tasker serve`` process: the dashboard at ``/`` with its stylesheet and script, nothing remote."""
+    import os
+
+    import httpx
+    import yaml
+
+    from tests.cli.support import invoke
+    from tests.web.test_serve import free_port, start, stop, wait_for
+
+    url = f"sqlite:///{tmp_path}/serve.db"
+    assert invoke("db", "upgrade", "--database-url", url).exit_code == 0
+    templates = tmp_path / "report.yaml"
+    templates.write_text(yaml.safe_dump(template("nightly_report", {"extract": [], "render": ["extract"]})))
+    port = free_port()
+    server = start(
+        "serve", "--port", str(port), "--templates", str(templates), env={**os.environ, "TASKER_DATABASE_URL": url}
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert server.poll() is None, server.communicate()[0]
+        try:
+            return httpx.get(f"{base}/health/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(ready, "tasker serve")
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(base + "/")
+        expect(page.locator("h1")).to_have_text("Overview")
+        assert page.locator("header.top").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(29, 35, 41)"
+        page.get_by_role("link", name="Templates").click()
+        page.get_by_role("link", name="nightly_report").click()
+        expect(page.locator('svg.dag a.node[data-step="render"]')).to_have_count(1)
+        assert {r.split("/")[2] for r in requested} == {f"127.0.0.1:{port}"}
+        assert any(r.endswith("/static/live.js") for r in requested)
+    finally:
+        stop(server)
