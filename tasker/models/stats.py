@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, select, text
+from sqlalchemy import ARRAY, ColumnElement, Float, Select, and_, cast, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from tasker.db import Database
@@ -138,14 +139,10 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def _durations(session: Session, dialect: str, seconds: Any, where: ColumnElement[bool]) -> DurationStats:
-    if dialect == "postgresql":
-        count, p50, p95 = session.execute(
-            select(
-                func.count(),
-                func.percentile_cont(0.5).within_group(seconds),
-                func.percentile_cont(0.95).within_group(seconds),
-            ).where(where)
-        ).one()
+    if dialect == "postgresql":  # both percentiles from one sort
+        quantiles = func.percentile_cont(postgresql.array([0.5, 0.95]), type_=ARRAY(Float)).within_group(seconds)
+        count, found = session.execute(select(func.count(), quantiles).where(where)).one()
+        p50, p95 = found if found else (None, None)
         return DurationStats(count=count, p50_seconds=p50, p95_seconds=p95)
     values = sorted(v for v in session.scalars(select(seconds).where(where)) if v is not None)
     return DurationStats(count=len(values), p50_seconds=_percentile(values, 0.5), p95_seconds=_percentile(values, 0.95))

@@ -74,6 +74,7 @@ _STATUS: tuple[tuple[type[TaskerError], int, str], ...] = (
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in (
+        (400, "The request cannot be processed (another tasker error)"),
         (401, "Missing or invalid credentials"),
         (403, "The credentials lack the needed scope"),
         (404, "Unknown task, step or template"),

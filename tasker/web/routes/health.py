@@ -59,6 +59,7 @@ async def _check(probe: Callable[[Tasker], str | None], context: WebContext, dea
 @router.get(
     "/health/ready",
     summary="Readiness",
+    response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A check failed (named in checks)"}},
 )
 async def ready(context: Context) -> JSONResponse:
