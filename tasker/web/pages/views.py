@@ -31,7 +31,7 @@ from tasker.web.pages.access import CSRF_COOKIE, SESSION_COOKIE, Viewer, as_bear
 from tasker.web.pages.graphics import layout_dag, throughput_bars, waterfall
 from tasker.web.pages.site import Site
 from tasker.web.routes import catalog, health, tasks
-from tasker.web.schemas import Task, TaskTrace
+from tasker.web.schemas import Task, TaskPage, TaskTrace
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,11 @@ def _checked(request: Request, csrf: str) -> None:
         raise ApiError(403, "csrf_failed", "the form is stale or came from another site: reload the page and retry")
 
 
+def _tasks(count: int, noun: str = "task") -> str:
+    """``1 task``, ``3 tasks``."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def _running(statuses: Iterable[str]) -> bool:
     return any(s not in TERMINAL_TASK_STATES for s in statuses)
 
@@ -168,7 +173,8 @@ def _page(
     since: datetime | None = None,
     until: datetime | None = None,
     after: int | None = None,
-) -> Any:
+) -> TaskPage:
+    """One list page through the API's own listing (bad filters raise ValidationError)."""
     return tasks.list_tasks(
         context, status=status, namespace=namespace, name=name, version=None,  # type: ignore[arg-type]
         since=since, until=until, limit=limit, after=after,
@@ -233,10 +239,10 @@ def confirm_retry_shown(
     _context, viewer = _viewer(request, "task", "retry")
     count = len(set(ids))
     return _render(
-        request, "confirm.html", viewer=viewer, nav="tasks", title=f"Retry {count} failed task{'s' * (count != 1)}?",
-        message=f"{count} failed task{'s' * (count != 1)} shown on the list will be sent back to pending "
+        request, "confirm.html", viewer=viewer, nav="tasks", title=f"Retry {_tasks(count, 'failed task')}?",
+        message=f"{_tasks(count, 'failed task')} shown on the list will be sent back to pending "
         "with their failed steps runnable again.",
-        action="/tasks/retry", button=f"Retry {count} task{'s' * (count != 1)}",
+        action="/tasks/retry", button=f"Retry {_tasks(count)}",
         fields=[("ids", str(i)) for i in sorted(set(ids))] + [("back", safe_path(back, "/tasks"))],
         cancel=safe_path(back, "/tasks"),
     )  # fmt: skip
@@ -259,7 +265,7 @@ def retry_shown(
             requeued += 1
         except (StateError, TaskNotFoundError):
             refused += 1
-    return _redirect(request, back, f"Re-queued {requeued} task{'s' * (requeued != 1)}, {refused} refused.")
+    return _redirect(request, back, f"Re-queued {_tasks(requeued)}, {refused} refused.")
 
 
 # -- one task ------------------------------------------------------------------------------------
