@@ -112,6 +112,20 @@ database_option = click.option(
     help="Database URL (overrides database.url of the configuration; default sqlite:///tasker.db).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+templates_option = click.option(
+    "--templates",
+    "-t",
+    "template_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Task template YAML file or directory (repeatable; replaces templates.paths of the configuration).",
+)
+subscriptions_option = click.option(
+    "--subscriptions",
+    multiple=True,
+    type=click.Path(),
+    help="Subscriptions YAML (repeatable; replaces events.subscriptions).",
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from tasker.cli.common import cli_app, database_option, fail, friendly_errors
+from tasker.cli.common import cli_app, database_option, fail, friendly_errors, subscriptions_option, templates_option
 
 
 def is_loopback(host: str) -> bool:
@@ -24,20 +24,8 @@ def is_loopback(host: str) -> bool:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
-@click.option(
-    "--templates",
-    "-t",
-    "template_paths",
-    multiple=True,
-    type=click.Path(),
-    help="Task template YAML file or directory (repeatable; replaces templates.paths of the configuration).",
-)
-@click.option(
-    "--subscriptions",
-    multiple=True,
-    type=click.Path(),
-    help="Subscriptions YAML (repeatable; replaces events.subscriptions).",
-)
+@templates_option
+@subscriptions_option
 @click.option(
     "--insecure-no-auth",
     is_flag=True,

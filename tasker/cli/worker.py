@@ -9,24 +9,12 @@ from types import FrameType
 
 import click
 
-from tasker.cli.common import cli_app, database_option, fail, friendly_errors
+from tasker.cli.common import cli_app, database_option, fail, friendly_errors, subscriptions_option, templates_option
 
 
 @click.command()
-@click.option(
-    "--templates",
-    "-t",
-    "template_paths",
-    multiple=True,
-    type=click.Path(),
-    help="Task template YAML file or directory (repeatable; replaces templates.paths of the configuration).",
-)
-@click.option(
-    "--subscriptions",
-    multiple=True,
-    type=click.Path(),
-    help="Subscriptions YAML (repeatable; replaces events.subscriptions).",
-)
+@templates_option
+@subscriptions_option
 @click.option(
     "--concurrency", "-c", type=click.IntRange(1, 256), default=None, help="Passes run at once (worker.concurrency)."
 )
@@ -72,6 +60,7 @@ def worker(
         "execution.worker_poll_interval": (poll_interval, "flag --poll-interval"),
     }
     with cli_app(flags) as app:
+        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         if not len(app.templates):
             fail("no task templates: set templates.paths in the configuration or pass --templates")
         runner = Worker(app, concurrency=app.config.worker.concurrency)
@@ -92,5 +81,7 @@ def worker(
             err=True,
         )
         runner.run()
+        if runner.failed:
+            fail(f"worker {app.worker_id} could not continue after {runner.passes} pass(es) (see the log)")
         click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)
     sys.exit(0)

@@ -116,8 +116,8 @@ class SystemStatus(BaseModel):
 
 def _seconds(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     """``end - start`` in seconds, in the dialect's arithmetic."""
-    if dialect == "postgresql":
-        return cast(func.extract("epoch", end - start), Float)
+    if dialect == "postgresql":  # date_part is double precision; EXTRACT's numeric is several times slower
+        return func.date_part("epoch", end - start, type_=Float)
     return cast((func.julianday(end) - func.julianday(start)) * 86400.0, Float)
 
 

@@ -103,6 +103,7 @@ class Presenter:
                 TemplateStep(
                     name=s.name, description=s.description, handler=s.handler_class, depends_on=s.all_dependencies(),
                     retry_limit=s.default_retry_limit, retryable=s.default_retryable, skippable=s.skippable,
+                    timeout_seconds=s.timeout_seconds,
                 )
                 for s in template.step_templates
             ],

@@ -141,6 +141,8 @@ class TemplateStep(BaseModel):
     retry_limit: int
     retryable: bool
     skippable: bool
+    #: Seconds an attempt may run (None: the configuration's ``execution.step_timeout_seconds``, if any).
+    timeout_seconds: float | None
 
 
 class TemplateGraphBody(BaseModel):

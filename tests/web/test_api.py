@@ -189,7 +189,7 @@ def test_templates_list_and_detail(client: TestClient) -> None:
     assert diamond["mermaid"].startswith("flowchart TD") and "b --> d" in diamond["mermaid"]
     assert diamond["steps"][3] == {
         "name": "d", "description": None, "handler": "tests.support.handlers:Record", "depends_on": ["b", "c"],
-        "retry_limit": 3, "retryable": True, "skippable": False,
+        "retry_limit": 3, "retryable": True, "skippable": False, "timeout_seconds": None,
     }  # fmt: skip
     error(client.get("/api/v1/templates/ops/missing"), 404, "template_not_found")
     error(client.get("/api/v1/templates/ops/chain", params={"version": "9.9.9"}), 404, "template_not_found")

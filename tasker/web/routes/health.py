@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from tasker.app import Tasker
-from tasker.db import alembic_config
+from tasker.errors import TaskerError
 from tasker.models.stats import SystemStatus, TaskStats, parse_period, system_status, task_stats
 from tasker.web.deps import Context, WebContext, requires
 from tasker.web.errors import ERROR_RESPONSES
@@ -35,11 +35,8 @@ def _database(app: Tasker) -> str | None:
 
 
 def _schema(app: Tasker) -> str | None:
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    current = app.db.current_revision()
-    return None if current == head else f"schema at revision {current}, expected {head} (run `tasker db upgrade`)"
+    app.db.check_ready()  # StoreError naming the current and the latest revision
+    return None
 
 
 async def _check(probe: Callable[[Tasker], str | None], context: WebContext, deadline: float) -> Check:
@@ -50,6 +47,8 @@ async def _check(probe: Callable[[Tasker], str | None], context: WebContext, dea
             problem = await anyio.to_thread.run_sync(probe, context.tasker, abandon_on_cancel=True)
     except TimeoutError:
         problem = f"no answer within {context.ready_timeout:g}s"
+    except TaskerError as exc:
+        problem = str(exc).splitlines()[0][:300]
     except Exception as exc:  # any failure of the probe is the check's verdict, reported by name
         problem = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     elapsed = round((time.monotonic() - started) * 1000, 1)
