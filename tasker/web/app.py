@@ -13,6 +13,7 @@ from tasker.web.auth import Auth, TokenAuth, auth_from_config
 from tasker.web.deps import WebContext
 from tasker.web.errors import install_error_handlers
 from tasker.web.metrics import MetricsEndpoint
+from tasker.web.pages import install_pages
 from tasker.web.presenter import Presenter
 from tasker.web.routes import catalog, health, tasks
 
@@ -47,6 +48,7 @@ def create_app(app: Tasker, *, auth: Auth | None = None, ready_timeout: float = 
         _declare_bearer(api)
     metrics = MetricsEndpoint(context, require_auth=auth is not None and web.metrics_require_auth)
     api.router.routes.append(Route("/metrics", metrics, methods=["GET", "HEAD"], include_in_schema=False))
+    install_pages(api)
     return api
 
 
