@@ -12,8 +12,10 @@ Async handlers share the loop: code that blocks it (``time.sleep``, sync I/O) st
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tasker.errors import StepTimeoutError
@@ -81,7 +83,17 @@ async def _cancel_all() -> None:
 
 
 def run_blocking(awaitable: Awaitable[Any], loop: EventLoop | None, timeout: float | None, step: str) -> Any:
-    """Run ``awaitable`` for ``step`` on ``loop``, or (a handler used outside the engine) on a loop of its own."""
+    """Run ``awaitable`` for ``step`` on ``loop``, or (a handler used outside the engine) on a loop of its own.
+
+    Outside the engine, when this thread already runs an event loop (a notebook, an async framework), the
+    private loop runs in a helper thread, with this thread's context.
+    """
     if loop is not None:
         return loop.run(awaitable, timeout, step)
-    return asyncio.run(run_awaitable(awaitable, timeout, step))
+    coroutine = run_awaitable(awaitable, timeout, step)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tasker-async-handler") as helper:
+        return helper.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()
