@@ -36,7 +36,7 @@ from tasker.orchestration.creation import (
     identity_strategy,
     insert_task,
     translate_integrity_error,
-    validate_context,
+    validate_request,
 )
 from tasker.orchestration.operations import DEFAULT_RETRY_REASON, TaskOperations
 from tasker.orchestration.payloads import step_payload, task_payload
@@ -89,6 +89,9 @@ class Tasker:
             catalog=EventCatalog(),
             masker=Masker(self.config.events.filter_parameters, self.config.events.filter_mask),
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
+            slow_subscriber_seconds=self.config.events.slow_subscriber_seconds,
+            on_slow_subscriber=lambda event, subscriber: self.metrics.subscriber_slow(subscriber, event),
+            on_event_dropped=lambda event, subscriber: self.metrics.event_dropped(subscriber, event),
         )
         self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
         self.executor: Executor = InlineExecutor()
@@ -155,7 +158,7 @@ class Tasker:
     def create_task(self, request: TaskRequest) -> TaskView:
         """Validate and persist a task with its steps and edges, in one transaction."""
         template = self.templates.get(request.namespace, request.name, request.version)
-        validate_context(template, request.context)
+        validate_request(template, request, self.config.engine.max_context_bytes)
         requested_at = request.requested_at or utcnow()
         identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
         trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
@@ -190,7 +193,7 @@ class Tasker:
                 StepView(
                     step_id=step_ids[s.name], task_id=task_id, name=s.name, status=PENDING, attempts=0,
                     retry_limit=s.default_retry_limit, retryable=s.default_retryable, results={},
-                    inputs=request.context, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
+                    inputs={}, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
                 )
                 for s in template.step_templates
             ],
@@ -352,6 +355,7 @@ class Tasker:
         """Stop the step pool and executor, flush telemetry, and close database connections."""
         self._coordinator.shutdown()
         self.executor.shutdown()
+        self.events.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()  # flush spans; only a provider the app created is shut down
         self.db.dispose()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from tasker.cli.common import database_option, friendly_errors
+from tasker.cli.common import database_option, fail, friendly_errors
 
 
 @click.command()
@@ -52,6 +52,7 @@ def worker(
         sys.path.insert(0, os.getcwd())
     app = Tasker(database_url)
     try:
+        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         for path in template_paths:
             app.load_task_templates(path)
         for path in subscriptions:
@@ -60,6 +61,8 @@ def worker(
         runner.install_signal_handlers()
         click.echo(f"worker {app.worker_id}: {len(app.templates)} template(s), concurrency {concurrency}", err=True)
         runner.run()
+        if runner.failed:
+            fail(f"worker {app.worker_id} could not continue after {runner.passes} pass(es) (see the log)")
         click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)
     finally:
         app.shutdown()

@@ -54,6 +54,9 @@ _STEP_DURATION = "tasker_step_duration_seconds"
 _STEP_RETRIES = "tasker_step_retries_total"
 _STEP_RETRIES_EXHAUSTED = "tasker_step_retries_exhausted_total"
 _SUBSCRIBER_ERRORS = "tasker_event_subscriber_errors_total"
+_STEP_TIMEOUTS = "tasker_step_timeouts_total"
+_SUBSCRIBER_SLOW = "tasker_event_subscriber_slow_total"
+_EVENTS_DROPPED = "tasker_events_dropped_total"
 
 
 class CounterInstrument(Protocol):
@@ -323,6 +326,21 @@ class MetricsBackend:
         """A failed step has no attempts left."""
         if self._enabled:
             self._families[_STEP_RETRIES_EXHAUSTED].child((namespace, task, version, step)).inc()
+
+    def step_timed_out(self, namespace: str, task: str, version: str, step: str) -> None:
+        """A step attempt ran past its timeout."""
+        if self._enabled:
+            self._families[_STEP_TIMEOUTS].child((namespace, task, version, step)).inc()
+
+    def subscriber_slow(self, subscriber: str, event: str) -> None:
+        """A synchronous subscriber took longer than the slow threshold."""
+        if self._enabled:
+            self._families[_SUBSCRIBER_SLOW].child((subscriber, event)).inc()
+
+    def event_dropped(self, subscriber: str, event: str) -> None:
+        """A background subscriber's queue was full: the event was dropped for it."""
+        if self._enabled:
+            self._families[_EVENTS_DROPPED].child((subscriber, event)).inc()
 
     def subscriber_error(self, subscriber: str, event: str) -> None:
         """An event subscriber raised while handling ``event``."""

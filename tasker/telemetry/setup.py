@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -53,11 +54,12 @@ def _otlp_exporter(config: TelemetryConfig) -> SpanExporter:
             f"telemetry exporter 'otlp' ({config.otlp_protocol}) needs the OTLP exporter: {OTLP_INSTALL_HINT}"
         ) from exc
     endpoint = config.otlp_endpoint
+    timeout = config.export_timeout_seconds  # bounds each export, retries included
     if endpoint is None:  # the exporter's own default / OTEL_EXPORTER_OTLP_* environment variables
-        return factory()
+        return factory(timeout=timeout)
     if config.otlp_protocol == "http/protobuf" and urlsplit(endpoint).path in ("", "/"):
         endpoint = endpoint.rstrip("/") + "/v1/traces"  # a collector base URL, like OTEL_EXPORTER_OTLP_ENDPOINT
-    return factory(endpoint=endpoint)
+    return factory(endpoint=endpoint, timeout=timeout)
 
 
 def build_exporter(config: TelemetryConfig) -> SpanExporter | None:
@@ -71,7 +73,7 @@ def build_exporter(config: TelemetryConfig) -> SpanExporter | None:
 
 def build_span_processor(config: TelemetryConfig, exporter: SpanExporter) -> SpanProcessor:
     """A BatchSpanProcessor for ``exporter``, behind the tail sampler when ``tail_sampling.enabled``."""
-    processor: SpanProcessor = BatchSpanProcessor(exporter)
+    processor: SpanProcessor = BatchSpanProcessor(exporter, export_timeout_millis=config.export_timeout_seconds * 1000)
     tail = config.tail_sampling
     if tail.enabled:
         processor = TailSamplingProcessor(
@@ -110,6 +112,7 @@ class AppTelemetry:
 
     provider: TracerProvider
     subscriber: TelemetrySubscriber
+    export_timeout_seconds: float = 5.0
     closed: bool = False
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -117,13 +120,20 @@ class AppTelemetry:
         return self.provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
-        """End spans left open, flush and shut the provider down (idempotent)."""
+        """End spans left open, export what is queued and shut the provider down, within the export timeout."""
         if self.closed:
             return
         self.closed = True
         self.subscriber.close()
-        self.provider.force_flush()
-        self.provider.shutdown()
+        # The provider's shutdown exports what is queued, batch by batch; a dead collector must not hold the
+        # app's shutdown longer than one export timeout, so it runs in a thread we stop waiting for.
+        closing = threading.Thread(target=self.provider.shutdown, name="tasker-telemetry-shutdown", daemon=True)
+        closing.start()
+        closing.join(self.export_timeout_seconds)
+        if closing.is_alive():
+            logger.warning(
+                "telemetry: spans not exported within %gs (collector unreachable?)", self.export_timeout_seconds
+            )
 
 
 def app_telemetry(config: TelemetryConfig, events: EventBus) -> AppTelemetry | None:
@@ -140,4 +150,4 @@ def app_telemetry(config: TelemetryConfig, events: EventBus) -> AppTelemetry | N
     )
     events.subscribe_subscriber(subscriber)
     logger.debug("telemetry: %s exporter, sampling ratio %s", config.exporter, config.sampling_ratio)
-    return AppTelemetry(provider, subscriber)
+    return AppTelemetry(provider, subscriber, config.export_timeout_seconds)
