@@ -9,7 +9,9 @@ by failures. Finalization reads the execution context once and moves the task to
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -22,7 +24,7 @@ from tasker.models.queries import find_task
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
-from tasker.orchestration.steps import StepExecutor
+from tasker.orchestration.steps import Attempt, Outcome, StepExecutor, StepOutcome
 from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import (
     CANCELLED,
@@ -140,43 +142,141 @@ class Coordinator:
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,
         )  # fmt: skip
+        return self.finalize(task, self._iterate(task, view, should_stop))
+
+    def _iterate(self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None) -> int:
+        """The pass's iterations; returns how many steps were attempted (or reserved for other workers).
+
+        An iteration runs the steps ready when it starts, at most ``max_concurrent_steps`` at a time; the pass
+        goes on while an iteration attempted something and nothing stops it. This thread is the only writer:
+        step threads run handlers and hand their attempts back, and each turn of the loop records every
+        finished attempt and claims the next steps in **one transaction** (so an outcome is durable before any
+        dependent starts), then publishes what it wrote, in order.
+        """
+        steps, window = self.steps, self.rt.config.execution.max_concurrent_steps
+        queue: deque[Any] = deque()  # steps of the current iteration not claimed yet
+        running: set[Future[Attempt]] = set()
+        finished: list[Attempt] = []
+        iteration: list[StepOutcome] | None = None  # outcomes of the current iteration
+        interrupt: BaseException | None = None
         processed = 0
+        try:
+            while True:
+                outcomes = [steps.outcome(task, attempt) for attempt in finished]
+                interrupt = interrupt or next((a.error for a in finished if a.interrupted), None)
+                if interrupt is not None:
+                    queue.clear()
+                over = not queue and not running  # the iteration ends with these outcomes
+                ready: list[Any] | None = None
+                reserved: list[tuple[int, str]] | None = None
+                with self.rt.db.connection() as connection:  # the one transaction of this turn
+                    steps.write(connection, outcomes)
+                    if over and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
+                        ready = find_ready_steps(connection, task.task_id)
+                        queue = deque(ready)
+                        if self.rt.dispatch is not None and len(ready) > 1:
+                            reserved, queue = steps.reserve(connection, ready), deque()
+                    claims = steps.claim(connection, task, self._take(queue, window - len(running), outcomes))
+                steps.hold(claims)
+                published = [steps.publish(task, outcome) for outcome in outcomes]
+                if iteration is not None:
+                    iteration += published
+                if over:
+                    if iteration is not None:
+                        self._iteration_completed(task, iteration)
+                        processed += sum(1 for o in iteration if o.status != "lost")
+                    if interrupt is not None:
+                        raise interrupt
+                    if not ready:
+                        if ready is not None and not any(o.blocked for o in iteration or ()):
+                            self.rt.events.emit(
+                                "workflow.no_viable_steps",
+                                lambda: {"task_id": task.task_id, "reason": "No steps ready for execution"},
+                            )
+                        return processed
+                    self._iteration_started(task, ready, dispatched=reserved is not None)
+                    if reserved is not None and self.rt.dispatch is not None:
+                        for step_id, token in reserved:
+                            self.rt.dispatch(task.task_id, step_id, token)
+                        return processed + len(reserved)
+                    iteration = []
+                if len(claims) == 1 and not running and not queue:
+                    finished = [steps.run(task, view, claims[0])]  # a lone step runs on this thread
+                    continue
+                running.update(steps.submit(task, view, claim) for claim in claims)
+                finished = []
+                if running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    finished = [future.result() for future in done]
+        except BaseException:
+            for attempt in finished:  # outcomes not recorded: their claims lapse with their leases
+                steps.leases.release(attempt.claim.token)
+            self._abandon(task, running)
+            raise
+
+    @staticmethod
+    def _take(queue: deque[Any], slots: int, outcomes: list[Outcome]) -> list[Any]:
+        """Up to ``slots`` steps off the queue; not one whose failure this turn writes: its retry is claimed
+        in a later turn, after the failure is published (an attempt's events never overlap the next one's)."""
+        just_failed = {o.attempt.claim.view.step_id for o in outcomes if o.status != COMPLETE}
+        taken: list[Any] = []
+        skipped: list[Any] = []
+        while queue and len(taken) < slots:
+            row = queue.popleft()
+            (skipped if row.workflow_step_id in just_failed else taken).append(row)
+        queue.extendleft(reversed(skipped))
+        return taken
+
+    @staticmethod
+    def _goes_on(
+        iteration: list[StepOutcome] | None, outcomes: list[Outcome], should_stop: Callable[[], bool] | None
+    ) -> bool:
+        """Whether the pass looks for more ready steps after an iteration (always before the first)."""
+        if iteration is None:
+            return True
+        attempted = any(o.status != "lost" for o in iteration) or any(o.written for o in outcomes)
+        return attempted and not (should_stop is not None and should_stop())
+
+    def _iteration_started(self, task: TaskInfo, ready: list[Any], dispatched: bool) -> None:
         events = self.rt.events
-        while True:
-            with self.rt.db.read_connection() as session:
-                ready = find_ready_steps(session, task.task_id)
-            if not ready:
-                events.emit(
-                    "workflow.no_viable_steps",
-                    lambda: {"task_id": task.task_id, "reason": "No steps ready for execution"},
-                )
-                break
+        events.emit(
+            "workflow.viable_steps_discovered",
+            lambda: {
+                "task_id": task.task_id, "step_ids": [r.workflow_step_id for r in ready],
+                "step_names": [r.name for r in ready], "step_count": len(ready), "processing_mode": "concurrent",
+            },
+        )  # fmt: skip
+        if not dispatched:
             events.emit(
-                "workflow.viable_steps_discovered",
+                "workflow.steps_execution_started",
                 lambda: {
-                    "task_id": task.task_id,
-                    "step_ids": [r.workflow_step_id for r in ready],  # noqa: B023 - called immediately
-                    "step_names": [r.name for r in ready],  # noqa: B023
-                    "step_count": len(ready),  # noqa: B023
+                    "task_id": task.task_id, "task_name": task.name, "step_count": len(ready),
                     "processing_mode": "concurrent",
                 },
-            )
-            if self.rt.dispatch is not None and len(ready) > 1:
-                reserved = self.steps.mark_dispatched(task, ready)
-                for step_id, token in reserved:
-                    self.rt.dispatch(task.task_id, step_id, token)
-                processed += len(reserved)
-                break
-            outcomes = self.steps.execute(task, view, ready)
-            attempted = [o for o in outcomes if o.status != "lost"]
-            if not attempted:
-                break
-            processed += len(attempted)
-            if should_stop is not None and should_stop():
-                break
-            if any(o.blocked for o in attempted) and self._context(task.task_id).ready_steps == 0:
-                break
-        return self.finalize(task, processed)
+            )  # fmt: skip
+
+    def _iteration_completed(self, task: TaskInfo, outcomes: list[StepOutcome]) -> None:
+        self.rt.events.emit(
+            "workflow.steps_execution_completed",
+            lambda: {
+                "task_id": task.task_id, "task_name": task.name, "processed_count": len(outcomes),
+                "successful_count": sum(1 for o in outcomes if o.status == COMPLETE),
+            },
+        )  # fmt: skip
+
+    def _abandon(self, task: TaskInfo, running: set[Future[Attempt]]) -> None:
+        """The pass is interrupted: wait for the steps still running and record them (best effort)."""
+        if not running:
+            return
+        attempts = [future.result() for future in wait(running).done]
+        outcomes = [self.steps.outcome(task, attempt) for attempt in attempts]
+        try:
+            with self.rt.db.connection() as connection:
+                self.steps.write(connection, outcomes)
+        except StoreError:
+            logger.warning("could not record the steps of interrupted task %s", task.task_id, exc_info=True)
+        for outcome in outcomes:
+            self.steps.publish(task, outcome)
 
     def run_step(self, task_id: int, step_id: int, token: str) -> str | None:
         """Run one step reserved for this worker by a dispatching pass, then ask for the next pass."""
@@ -191,7 +291,7 @@ class Coordinator:
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=task.status, context=task.context, created_at=task.created_at,
         )  # fmt: skip
-        outcome = self.steps.execute_one(task, view, row, dispatched_token=token)
+        outcome = self.steps.execute_one(task, view, row, token)
         self.rt.schedule(task_id, 0.0)  # a pass discovers what became ready and finalizes
         return outcome.status if outcome is not None else None
 
