@@ -59,6 +59,10 @@ _RELEASE_CLAIM = (
     .where(_TASKS.c.task_id == bindparam("b_id"), _TASKS.c.status.in_((PENDING, IN_PROGRESS)))
     .values(claimed_by=None, claim_expires_at=bindparam("b_now"))
 )
+#: Whether any step (of a task: add the condition) holds a claim whose lease expired, reserved or running.
+_EXPIRED = (
+    select(_STEPS.c.workflow_step_id).where(_STEPS.c.in_process.is_(True), _STEPS.c.lease_expires_at < NOW).limit(1)
+)
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
 
 
@@ -98,7 +102,7 @@ class Coordinator:
         )
 
     def _context(self, task_id: int) -> ExecutionContext:
-        with self.rt.db.read() as session:
+        with self.rt.db.read_connection() as session:
             return execution_context(session, task_id)
 
     # -- a pass --------------------------------------------------------------------------------------
@@ -302,7 +306,7 @@ class Coordinator:
         if task.status == PENDING:
             self._before(task, PENDING, IN_PROGRESS)
             now = utcnow()
-            with self.rt.db.transaction() as session:
+            with self.rt.db.connection() as session:
                 lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
                 values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
                 if task.started_at is None:
@@ -322,7 +326,7 @@ class Coordinator:
         return True
 
     def _refresh(self, task: TaskInfo) -> str:
-        with self.rt.db.read() as session:
+        with self.rt.db.read_connection() as session:
             row = session.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
         task.status, task.started_at = row.status, row.started_at
         return task.status
@@ -361,7 +365,7 @@ class Coordinator:
         """Move the task from its current state (via in_progress when pending); None on a race."""
         self._before(task, task.status, to_state)
         now = utcnow()
-        with self.rt.db.transaction() as session:
+        with self.rt.db.connection() as session:
             current = session.scalar(select(Task.status).where(Task.task_id == task.task_id))
             if current == PENDING and to_state == COMPLETE:
                 if apply_transition(session, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
@@ -459,6 +463,10 @@ class Coordinator:
         """Return steps whose worker died (lease expired) to a retry-eligible ``error`` state."""
         now = utcnow()
         recovered: list[tuple[WorkflowStep, int, dict[str, Any]]] = []
+        with self.rt.db.read_connection() as connection:  # the common case, nothing expired: no write transaction
+            expired = _EXPIRED if task is None else _EXPIRED.where(_STEPS.c.task_id == task.task_id)
+            if connection.execute(expired, {"b_now": now}).first() is None:
+                return 0
         with self.rt.db.transaction() as session:
             unreserve = _UNRESERVE if task is None else _UNRESERVE.where(_STEPS.c.task_id == task.task_id)
             session.execute(unreserve, {"b_now": now})

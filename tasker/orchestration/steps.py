@@ -423,12 +423,12 @@ class StepExecutor:
         if error_code:
             results["error_code"] = error_code
         self._before(task, view, IN_PROGRESS, ERROR)
-        values: dict[str, Any] = {
+        values = {
             "attempts": attempts, "last_attempted_at": end, "processed": False, "in_process": False,
             "lease_expires_at": None, "claimed_by": None, "results": results, "retryable": retryable,
             "backoff_request_seconds": backoff if explicit else None, "next_retry_at": next_retry_at,
         }  # fmt: skip
-        meta: dict[str, Any] = {
+        meta = {
             "attempt_number": attempts, "execution_duration": round(duration, 6),
             "error_message": error_message[:1000], "error_class": type(exc).__name__,
             "backoff_until": iso(next_retry_at),
