@@ -25,7 +25,7 @@ S = WorkflowStep
 def ready_conditions(now: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
     """SQL conditions of §1.13 ``ready_for_execution`` (with the port's fixes Q3/Q4)."""
     return (
-        S.status.in_((PENDING, ERROR)),
+        or_(S.status == PENDING, S.status == ERROR),  # not IN (...): no per-execution expansion of the statement
         S.unsatisfied_parents == 0,
         S.processed.is_(False),
         S.in_process.is_(False),
@@ -132,7 +132,7 @@ _CONTEXT = select(
     func.count(),
     _count_if(S.status == PENDING),
     _count_if(or_(S.status == IN_PROGRESS, S.in_process.is_(True))),  # running, or reserved for a worker
-    _count_if(S.status.in_(COMPLETED_STATES)),
+    _count_if(or_(*(S.status == state for state in COMPLETED_STATES))),
     _count_if(S.status == ERROR),
     _count_if(*ready_conditions(NOW)),
     _count_if(_permanently_blocked()),
