@@ -36,7 +36,7 @@ from tasker.orchestration.leases import LeaseKeeper
 from tasker.orchestration.payloads import iso, step_payload
 from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
-from tasker.state.machine import Transition, apply_transition, status_update
+from tasker.state.machine import Move, Transition, apply_transitions, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
 from tasker.templates import StepTemplate
 from tasker.views import StepSequence, StepView, TaskView
@@ -76,6 +76,8 @@ class Claim:
     view: StepView
     token: str
     retry: Transition | None
+    #: The sort key of the claim's transition row (the outcome's row comes next).
+    sort_key: int
 
 
 @dataclass(frozen=True)
@@ -197,32 +199,44 @@ class StepExecutor:
         now = utcnow()
         lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
         statement, params = (_CLAIM_DISPATCHED, {"b_token": token}) if token else (_CLAIM, {"b_now": now})
+        retrying = [row for row in rows if row.status == ERROR]
+        retries = apply_transitions(
+            connection, "step",
+            [
+                Move(row.workflow_step_id, ERROR, PENDING, {"retry_attempt": row.attempts + 1},
+                     {"next_retry_at": None}, params)
+                for row in retrying
+            ],
+            statement=statement, now=now,
+        )  # fmt: skip
+        retried = {t.entity_id: t for t in retries if t is not None}
+        # after a retry transition the same guards hold, so its claim cannot fail where the retry succeeded
+        candidates = [row for row in rows if row.status != ERROR or row.workflow_step_id in retried]
+        tokens = [token or f"{self.rt.worker_id}/{secrets.token_hex(4)}" for _ in candidates]
+        moves = []
+        for row, claim_token in zip(candidates, tokens, strict=True):
+            retry = retried.get(row.workflow_step_id)
+            moves.append(
+                Move(
+                    row.workflow_step_id,
+                    PENDING,
+                    IN_PROGRESS,
+                    {"attempt_number": row.attempts + 1, "claimed_by": claim_token},
+                    {"in_process": True, "lease_expires_at": lease, "claimed_by": claim_token, "started_at": now},
+                    params,
+                    retry.sort_key if retry is not None else None,
+                )
+            )
         claims: list[Claim] = []
-        for row in rows:
-            claim_token = token or f"{self.rt.worker_id}/{secrets.token_hex(4)}"
-            retry: Transition | None = None
-            if row.status == ERROR:
-                retry = apply_transition(
-                    connection, "step", row.workflow_step_id, ERROR, PENDING,
-                    {"retry_attempt": row.attempts + 1}, {"next_retry_at": None},
-                    statement=statement, params=params, now=now,
-                )  # fmt: skip
-                if retry is None:
-                    logger.debug("step %s of task %s claimed elsewhere", row.name, task.task_id)
-                    continue
-            # after a retry transition the same guards hold, so this claim cannot fail where that one succeeded
-            claimed = apply_transition(
-                connection, "step", row.workflow_step_id, PENDING, IN_PROGRESS,
-                {"attempt_number": row.attempts + 1, "claimed_by": claim_token},
-                {"in_process": True, "lease_expires_at": lease, "claimed_by": claim_token, "started_at": now},
-                statement=statement, params=params, now=now,
-            )  # fmt: skip
+        written = apply_transitions(connection, "step", moves, statement=statement, now=now)
+        for row, claim_token, claimed in zip(candidates, tokens, written, strict=True):
             if claimed is None:
-                logger.debug("step %s of task %s claimed elsewhere", row.name, task.task_id)
                 continue
             view = step_view(row, task.parents(row.name))
             view.status, view.started_at, view.in_process, view.next_retry_at = IN_PROGRESS, now, True, None
-            claims.append(Claim(view, claim_token, retry))
+            claims.append(Claim(view, claim_token, retried.get(row.workflow_step_id), claimed.sort_key))
+        if len(claims) < len(rows):
+            logger.debug("%d step(s) of task %s claimed elsewhere", len(rows) - len(claims), task.task_id)
         return claims
 
     def reserve(self, connection: Connection, rows: Sequence[Any]) -> list[tuple[int, str]]:
@@ -239,12 +253,21 @@ class StepExecutor:
 
     def write(self, connection: Connection, outcomes: Sequence[Outcome]) -> None:
         """Write outcomes in the caller's transaction, each only if its claim still holds (sets ``written``)."""
-        for outcome in outcomes:
-            claim = outcome.attempt.claim
-            written = apply_transition(
-                connection, "step", claim.view.step_id, IN_PROGRESS, outcome.status, outcome.meta, outcome.values,
-                statement=_FINISH, params={"b_token": claim.token}, now=outcome.end,
-            )  # fmt: skip
+        moves = [
+            Move(
+                o.attempt.claim.view.step_id,
+                IN_PROGRESS,
+                o.status,
+                o.meta,
+                o.values,
+                {"b_token": o.attempt.claim.token},
+                o.attempt.claim.sort_key,
+            )
+            for o in outcomes
+        ]
+        for outcome, written in zip(
+            outcomes, apply_transitions(connection, "step", moves, statement=_FINISH), strict=True
+        ):
             outcome.written = written is not None
 
     # -- the step threads -------------------------------------------------------------------------------
