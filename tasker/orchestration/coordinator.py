@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError
 from tasker.models import Task, WorkflowStep
@@ -138,18 +138,21 @@ class Coordinator:
 
     def _pass(self, task: TaskInfo, should_stop: Callable[[], bool] | None) -> str:
         self.recover_expired_claims(task)
-        if not self._start(task):
+        if task.status == ERROR:
             return task.status
-        if self.rt.otel is not None:
-            self.rt.otel.message_consumed(task.destination, self.rt.worker_id)
         view = TaskView(
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,
         )  # fmt: skip
-        return self.finalize(task, self._iterate(task, view, should_stop))
+        processed = self._iterate(task, view, should_stop)
+        if processed is None:  # another runner finished the task before this pass could start it
+            return task.status
+        return self.finalize(task, processed)
 
-    def _iterate(self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None) -> int:
+    def _iterate(self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None) -> int | None:
         """The pass's iterations; returns how many steps were attempted (or reserved for other workers).
+
+        The first turn also starts the task (``pending -> in_progress``); None when it turned terminal first.
 
         An iteration runs the steps ready when it starts, at most ``max_concurrent_steps`` at a time; the pass
         goes on while an iteration attempted something and nothing stops it. This thread is the only writer:
@@ -164,6 +167,9 @@ class Coordinator:
         iteration: list[StepOutcome] | None = None  # outcomes of the current iteration
         interrupt: BaseException | None = None
         processed = 0
+        starting = True
+        if task.status == PENDING:
+            self._before(task, PENDING, IN_PROGRESS)
         try:
             while True:
                 outcomes = [steps.outcome(task, attempt) for attempt in finished]
@@ -173,15 +179,27 @@ class Coordinator:
                 over = not queue and not running  # the iteration ends with these outcomes
                 ready: list[Any] | None = None
                 reserved: list[tuple[int, str]] | None = None
+                start: tuple[Transition, datetime] | None = None
                 with self.rt.db.connection() as connection:  # the one transaction of this turn
+                    if starting and task.status == PENDING:
+                        start = self._write_start(connection, task)
                     steps.write(connection, outcomes)
-                    if over and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
+                    live = task.status not in TERMINAL_TASK_STATES
+                    if over and live and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
                         ready = find_ready_steps(connection, task.task_id)
                         queue = deque(ready)
                         if self.rt.dispatch is not None and len(ready) > 1:
                             reserved, queue = steps.reserve(connection, ready), deque()
                     claims = steps.claim(connection, task, self._take(queue, window - len(running), outcomes))
                 steps.hold(claims)
+                if starting:
+                    starting = False
+                    if start is not None:
+                        self._started(task, *start)
+                    if not live:
+                        return None
+                    if self.rt.otel is not None:
+                        self.rt.otel.message_consumed(task.destination, self.rt.worker_id)
                 published = [steps.publish(task, outcome) for outcome in outcomes]
                 if iteration is not None:
                     iteration += published
@@ -299,31 +317,30 @@ class Coordinator:
         self.rt.schedule(task_id, 0.0)  # a pass discovers what became ready and finalizes
         return outcome.status if outcome is not None else None
 
-    def _start(self, task: TaskInfo) -> bool:
-        """Move the task to in_progress (if pending); False when it turned terminal meanwhile."""
-        if task.status == ERROR:
-            return False
-        if task.status == PENDING:
-            self._before(task, PENDING, IN_PROGRESS)
-            now = utcnow()
-            with self.rt.db.connection() as session:
-                lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
-                values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
-                if task.started_at is None:
-                    values["started_at"] = now
-                written = apply_transition(
-                    session, "task", task.task_id, PENDING, IN_PROGRESS,
-                    {"initialization_completed": True}, values, now=now,
-                )  # fmt: skip
-            if written is None:  # another runner started (or finished) it
-                return self._refresh(task) not in TERMINAL_TASK_STATES
-            queue_wait = (now - task.run_at).total_seconds() if task.run_at else None
-            task.started_at = task.started_at or now
-            task.status = IN_PROGRESS
-            self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
-            logger.info("task %s (%s) started", task.task_id, task.full_name)
-            self._publish_task(task, written, "started", None, task_context=task.context)
-        return True
+    def _write_start(self, connection: Connection, task: TaskInfo) -> tuple[Transition, datetime] | None:
+        """Move the pending task to in_progress in the caller's transaction; None (the task re-read) on a race."""
+        now = utcnow()
+        lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
+        values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
+        if task.started_at is None:
+            values["started_at"] = now
+        written = apply_transition(
+            connection, "task", task.task_id, PENDING, IN_PROGRESS, {"initialization_completed": True}, values, now=now
+        )
+        if written is None:  # another runner started (or finished) it
+            row = connection.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
+            task.status, task.started_at = row.status, row.started_at
+            return None
+        return written, now
+
+    def _started(self, task: TaskInfo, written: Transition, now: datetime) -> None:
+        """After the start is committed: the task's state, metrics, log and ``task.start_requested``."""
+        queue_wait = (now - task.run_at).total_seconds() if task.run_at else None
+        task.started_at = task.started_at or now
+        task.status = IN_PROGRESS
+        self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
+        logger.info("task %s (%s) started", task.task_id, task.full_name)
+        self._publish_task(task, written, "started", None, task_context=task.context)
 
     def _refresh(self, task: TaskInfo) -> str:
         with self.rt.db.read_connection() as session:
