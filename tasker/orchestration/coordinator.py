@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -64,6 +65,19 @@ _EXPIRED = (
     select(_STEPS.c.workflow_step_id).where(_STEPS.c.in_process.is_(True), _STEPS.c.lease_expires_at < NOW).limit(1)
 )
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
+
+
+def _completed_values(now: datetime) -> dict[str, Any]:
+    return {"complete": True, "completed_at": now, "run_at": None, **_RELEASE}
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """A task completion written by the pass's last turn, to publish in finalization."""
+
+    context: ExecutionContext
+    transition: Transition
+    at: datetime
 
 
 class Coordinator:
@@ -144,15 +158,19 @@ class Coordinator:
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,
         )  # fmt: skip
-        processed = self._iterate(task, view, should_stop)
-        if processed is None:  # another runner finished the task before this pass could start it
+        ended = self._iterate(task, view, should_stop)
+        if ended is None:  # another runner finished the task before this pass could start it
             return task.status
-        return self.finalize(task, processed)
+        return self.finalize(task, *ended)
 
-    def _iterate(self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None) -> int | None:
-        """The pass's iterations; returns how many steps were attempted (or reserved for other workers).
+    def _iterate(
+        self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None
+    ) -> tuple[int, _Completion | None] | None:
+        """The pass's iterations; how many steps were attempted (or reserved for other workers), and the task's
+        completion when the last turn wrote it.
 
-        The first turn also starts the task (``pending -> in_progress``); None when it turned terminal first.
+        The first turn also starts the task (``pending -> in_progress``; None when it turned terminal first), and
+        a last turn that leaves every step complete also completes the task.
 
         An iteration runs the steps ready when it starts, at most ``max_concurrent_steps`` at a time; the pass
         goes on while an iteration attempted something and nothing stops it. This thread is the only writer:
@@ -180,6 +198,7 @@ class Coordinator:
                 ready: list[Any] | None = None
                 reserved: list[tuple[int, str]] | None = None
                 start: tuple[Transition, datetime] | None = None
+                completion: _Completion | None = None
                 with self.rt.db.connection() as connection:  # the one transaction of this turn
                     if starting and task.status == PENDING:
                         start = self._write_start(connection, task)
@@ -187,6 +206,8 @@ class Coordinator:
                     live = task.status not in TERMINAL_TASK_STATES
                     if over and live and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
                         ready = find_ready_steps(connection, task.task_id)
+                        if not ready and not running:
+                            completion = self._write_completion(connection, task)
                         queue = deque(ready)
                         if self.rt.dispatch is not None and len(ready) > 1:
                             reserved, queue = steps.reserve(connection, ready), deque()
@@ -215,12 +236,12 @@ class Coordinator:
                                 "workflow.no_viable_steps",
                                 lambda: {"task_id": task.task_id, "reason": "No steps ready for execution"},
                             )
-                        return processed
+                        return processed, completion
                     self._iteration_started(task, ready, dispatched=reserved is not None)
                     if reserved is not None and self.rt.dispatch is not None:
                         for step_id, token in reserved:
                             self.rt.dispatch(task.task_id, step_id, token)
-                        return processed + len(reserved)
+                        return processed + len(reserved), None
                     iteration = []
                 if len(claims) == 1 and not running and not queue:
                     finished = [steps.run(task, view, claims[0])]  # a lone step runs on this thread
@@ -350,16 +371,23 @@ class Coordinator:
 
     # -- finalization -------------------------------------------------------------------------------
 
-    def finalize(self, task: TaskInfo, processed: int) -> str:
-        """Decide the task's state from its execution context (§5.5)."""
+    def finalize(self, task: TaskInfo, processed: int, completion: _Completion | None = None) -> str:
+        """Decide the task's state from its execution context (§5.5).
+
+        ``completion`` is a completion the pass's last turn already wrote: only published here.
+        """
         for _ in range(_MAX_FINALIZE_ATTEMPTS):
-            ctx = self._context(task.task_id)
+            ctx = completion.context if completion is not None else self._context(task.task_id)
             self.rt.events.emit(
                 "workflow.task_finalization_started",
                 lambda: {"task_id": task.task_id, "processed_steps_count": processed, **ctx.as_payload()},  # noqa: B023
             )
             status = ctx.execution_status
-            if status == "all_complete":
+            if completion is not None:
+                self._before(task, completion.transition.from_state, COMPLETE)
+                final: str | None = self._completed(task, ctx, completion.transition, completion.at)
+                completion = None
+            elif status == "all_complete":
                 final = self._complete(task, ctx)
             elif status == "blocked_by_failures":
                 final = self._fail(task, ctx)
@@ -381,22 +409,42 @@ class Coordinator:
     def _move(self, task: TaskInfo, to_state: str, meta: dict[str, Any], values: dict[str, Any]) -> Transition | None:
         """Move the task from its current state (via in_progress when pending); None on a race."""
         self._before(task, task.status, to_state)
+        with self.rt.db.connection() as connection:
+            return self._move_in(connection, task, to_state, meta, values)
+
+    @staticmethod
+    def _move_in(
+        connection: Connection, task: TaskInfo, to_state: str, meta: dict[str, Any], values: dict[str, Any]
+    ) -> Transition | None:
+        """:meth:`_move` in the caller's transaction."""
         now = utcnow()
-        with self.rt.db.connection() as session:
-            current = session.scalar(select(Task.status).where(Task.task_id == task.task_id))
-            if current == PENDING and to_state == COMPLETE:
-                if apply_transition(session, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
-                    return None
-                current = IN_PROGRESS
-            if current is None or current == to_state or current in TERMINAL_TASK_STATES:
+        current = connection.scalar(select(Task.status).where(Task.task_id == task.task_id))
+        if current == PENDING and to_state == COMPLETE:
+            if apply_transition(connection, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
                 return None
-            return apply_transition(session, "task", task.task_id, current, to_state, meta, values, now=now)
+            current = IN_PROGRESS
+        if current is None or current == to_state or current in TERMINAL_TASK_STATES:
+            return None
+        return apply_transition(connection, "task", task.task_id, current, to_state, meta, values, now=now)
+
+    def _write_completion(self, connection: Connection, task: TaskInfo) -> _Completion | None:
+        """Complete the task in the caller's transaction if every step is complete; None otherwise."""
+        ctx = execution_context(connection, task.task_id)
+        if ctx.execution_status != "all_complete":
+            return None
+        now = utcnow()
+        written = self._move_in(connection, task, COMPLETE, {}, _completed_values(now))
+        return _Completion(ctx, written, now) if written is not None else None
 
     def _complete(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
         now = utcnow()
-        written = self._move(task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, **_RELEASE})
+        written = self._move(task, COMPLETE, {}, _completed_values(now))
         if written is None:
             return None
+        return self._completed(task, ctx, written, now)
+
+    def _completed(self, task: TaskInfo, ctx: ExecutionContext, written: Transition, now: datetime) -> str:
+        """After the task's completion is committed: metrics, log, ``task.completed``."""
         duration = (now - task.created_at).total_seconds()
         self.rt.metrics.task_finished(
             *task.labels, COMPLETE, duration, was_in_progress=written.from_state == IN_PROGRESS

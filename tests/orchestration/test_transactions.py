@@ -17,5 +17,5 @@ def test_a_chain_costs_one_write_transaction_per_step(make_app: Callable[..., Ta
     commits: list[object] = []
     event.listen(app.db.engine, "commit", commits.append)
     assert app.run_until_done(task.task_id) == "complete"
-    # start + first claim, then 4 x (outcome + next claim), the last outcome, finalization; no recovery write
-    assert len(commits) == 5 + 2
+    # start + first claim, 4 x (outcome + next claim), last outcome + completion; no recovery write
+    assert len(commits) == 5 + 1
