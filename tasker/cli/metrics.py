@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tasker.cli.common import database_option, friendly_errors
+from tasker.cli.common import cli_app, database_flag, database_option, friendly_errors
 from tasker.metrics.backend import FORMATS
 from tasker.metrics.http import DEFAULT_HOST, DEFAULT_PORT, METRICS_PATH
 from tasker.metrics.multiprocess import ENV_VAR, multiprocess_dir
@@ -48,7 +48,7 @@ def serve(host: str, port: int, database_url: str | None) -> None:
 
     --port 0 picks a free port; the address served is printed on stderr.
 
-    The app is built on --database-url like any other command; its metrics registry is what is served,
+    The app is built from the configuration like any other command; its metrics registry is what is served,
     or, with PROMETHEUS_MULTIPROC_DIR set, the aggregate of every process writing to that directory
     (see `tasker metrics --help`). Responses are never cached; a failed scrape answers 503 with JSON.
 
@@ -57,11 +57,9 @@ def serve(host: str, port: int, database_url: str | None) -> None:
       PROMETHEUS_MULTIPROC_DIR=/var/run/tasker-metrics tasker metrics serve --host 0.0.0.0 --port 9464
       curl -s http://127.0.0.1:9464/metrics
     """
-    from tasker import Tasker
     from tasker.metrics.http import serve_metrics
 
-    app = Tasker(database_url)
-    try:
+    with cli_app(database_flag(database_url)) as app:
         server, thread = serve_metrics(app.metrics, host, port)
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"serving metrics on http://{shown}:{server.server_port}{METRICS_PATH} (Ctrl-C to stop)", err=True)
@@ -74,8 +72,6 @@ def serve(host: str, port: int, database_url: str | None) -> None:
         finally:
             server.shutdown()
             server.server_close()
-    finally:
-        app.shutdown()
 
 
 @metrics.command("export")
@@ -97,13 +93,8 @@ def export(fmt: str, output: str | None, database_url: str | None) -> None:
       tasker metrics export --format csv --output metrics.csv
       PROMETHEUS_MULTIPROC_DIR=/var/run/tasker-metrics tasker metrics export --format json
     """
-    from tasker import Tasker
-
-    app = Tasker(database_url)
-    try:
+    with cli_app(database_flag(database_url)) as app:
         text = app.metrics.render(fmt)
-    finally:
-        app.shutdown()
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
     else:

@@ -63,7 +63,7 @@ def test_export_csv_to_a_file(db_url: str, tmp_path: Path) -> None:
     result = invoke("metrics", "export", "--format", "csv", "--output", str(output), "--database-url", db_url)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert output.read_text() == ""  # no samples yet: an empty CSV
+    assert output.read_text() == "timestamp,name,type,value\n"  # no samples yet: the header row alone
     assert f"wrote csv metrics to {output}" in result.stderr
 
 
