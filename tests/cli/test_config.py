@@ -111,7 +111,7 @@ BAD_CONFIGS = [
 COMMANDS = [
     ["config", "show"], ["worker"], ["tasks", "list"], ["tasks", "show", "1"], ["tasks", "retry", "1"],
     ["tasks", "cancel", "1"], ["tasks", "create", "x"], ["steps", "resolve", "1", "a"], ["db", "upgrade"],
-    ["metrics", "export"], ["trace", "1"], ["demo"],
+    ["metrics", "export"], ["metrics", "serve"], ["trace", "1"], ["demo"], ["run", "tasker.yaml"], ["serve"],
 ]  # fmt: skip
 
 
