@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from tasker import Tasker, TaskRequest
 from tasker.models import Task, WorkflowStep, WorkflowStepTransition
 from tests.support.faults import read_ledger
 from tests.support.handlers import chain, template
-from tests.support.processes import configured_worker
+from tests.support.processes import announced, configured_worker, wait_for
 
 FAULT = "tests.support.faults:Fault"
 TERMINAL = {"complete", "error", "cancelled", "resolved_manually"}
@@ -71,8 +72,12 @@ def test_chaos(pg_schema: str, tmp_path: Path, procs: list[subprocess.Popen[str]
         app.create_task(TaskRequest(name=n, version="1.0.0", context={"i": i})).task_id: n for i, n in enumerate(names)
     }
 
+    logs: dict[subprocess.Popen[str], Path] = {}
+
     def start(wait: bool = True) -> subprocess.Popen[str]:
-        proc = configured_worker(pg_schema, CONFIG, templates, CONCURRENCY, log=tmp_path / "workers.log", wait=wait)
+        log = tmp_path / f"worker-{len(logs)}.log"
+        proc = configured_worker(pg_schema, CONFIG, templates, CONCURRENCY, log=log, wait=wait)
+        logs[proc] = log
         procs.append(proc)
         return proc
 
@@ -97,7 +102,7 @@ def test_chaos(pg_schema: str, tmp_path: Path, procs: list[subprocess.Popen[str]
         time.sleep(0.1)
     elapsed = time.monotonic() - started
     for proc in live:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"  # signal handlers installed
+        wait_for(partial(announced, proc, logs[proc]), timeout=60, what="the replacement worker started")
         proc.send_signal(signal.SIGTERM)
     exits = [proc.wait(timeout=60) for proc in live]
 

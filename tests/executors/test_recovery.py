@@ -38,7 +38,7 @@ def test_an_orphaned_task_resumes_within_its_lease_despite_a_backlog(
     app.register_task_template(orphan)
     app.register_task_template(backlog)
     orphan_id = app.create_task(TaskRequest(name="orphan", version="1.0.0", context={})).task_id
-    victim = configured_worker(pg_schema, CONFIG, [orphan, backlog])
+    victim = configured_worker(pg_schema, CONFIG, [orphan, backlog], log=tmp_path / "victim.log")
     procs.append(victim)
     wait_for(lambda: ledger.exists() and len(read_ledger(ledger)) == 1, timeout=30, what="the orphan's step started")
     for i in range(120):  # a backlog that one worker drains in about a minute
@@ -46,7 +46,7 @@ def test_an_orphaned_task_resumes_within_its_lease_despite_a_backlog(
     victim.send_signal(signal.SIGKILL)
     killed_at = time.time()
     victim.wait(timeout=30)
-    procs.append(configured_worker(pg_schema, CONFIG, [orphan, backlog]))
+    procs.append(configured_worker(pg_schema, CONFIG, [orphan, backlog], log=tmp_path / "survivor.log"))
     stop = threading.Event()
 
     def feed() -> None:  # 2 new tasks a second, for as long as the test runs

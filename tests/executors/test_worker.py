@@ -12,14 +12,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tasker import Tasker, TaskRequest
 from tasker.executors import Worker, claim_next_task
 from tests.support.handlers import calls, read_log, template
-from tests.support.processes import wait_for
+from tests.support.processes import configured_worker, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FILE_RECORD = "tests.support.handlers:FileRecord"
@@ -85,27 +84,6 @@ def test_two_worker_apps_on_postgres_never_run_a_step_twice(pg_schema: str, make
     producer.shutdown()
 
 
-def start_worker(url: str, config: dict[str, Any], tmpl: dict[str, Any], concurrency: int = 1) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.worker_proc",
-            url,
-            json.dumps(config),
-            json.dumps(tmpl),
-            str(concurrency),
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
-
-
 @pytest.mark.slow
 def test_sigkill_mid_step_loses_nothing(
     database_url: str, make_app: Callable[..., Tasker], tmp_path: Path, procs: list[subprocess.Popen[str]]
@@ -118,12 +96,12 @@ def test_sigkill_mid_step_loses_nothing(
     app = make_app(config)
     app.register_task_template(tmpl)
     task = app.create_task(TaskRequest(name="slow", version="1.0.0", context={"x": 1}))
-    victim = start_worker(database_url, config, tmpl)
+    victim = configured_worker(database_url, config, [tmpl], log=tmp_path / "victim.log")
     procs.append(victim)
     wait_for(lambda: os.path.exists(log) and any(e[0] == "start" for e in read_log(log)))
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    survivor = start_worker(database_url, config, tmpl)
+    survivor = configured_worker(database_url, config, [tmpl], log=tmp_path / "survivor.log")
     procs.append(survivor)
     wait_for(lambda: app.get_task(task.task_id).status == "complete", timeout=90)
     events = read_log(log)
@@ -148,7 +126,7 @@ def test_sigterm_finishes_the_running_step_and_exits(
     app = make_app(config)
     app.register_task_template(tmpl)
     task = app.create_task(TaskRequest(name="chain", version="1.0.0", context={"x": 1}))
-    proc = start_worker(database_url, config, tmpl)
+    proc = configured_worker(database_url, config, [tmpl], log=tmp_path / "worker.log")
     procs.append(proc)
     wait_for(lambda: os.path.exists(log) and any(e[0] == "start" for e in read_log(log)))
     proc.send_signal(signal.SIGTERM)

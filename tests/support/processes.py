@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -49,21 +48,37 @@ def configured_worker(
     config: dict[str, Any],
     templates: list[dict[str, Any]],
     concurrency: int = 1,
-    log: Path | None = None,
     *,
+    log: Path,
     wait: bool = True,
 ) -> subprocess.Popen[str]:
-    """A worker process built with ``config`` (``tests.support.worker_proc``); with ``wait``, once it is ready."""
-    err = log.open("a") if log is not None else subprocess.DEVNULL
-    try:
+    """``tasker --config FILE worker`` with ``config`` (templates as YAML files), its stderr going to ``log``.
+
+    Its files go next to ``log`` (one worker per log file); with ``wait``, returns once the worker has
+    installed its signal handlers and announced itself.
+    """
+    directory = write_templates(log.with_suffix(".templates"), *templates)
+    execution = {"worker_poll_interval": 0.05, **config.get("execution", {})}
+    settings = {
+        **config,
+        "database": {"url": url},
+        "templates": {"paths": [str(directory)], "import_paths": [str(REPO)]},
+        "execution": execution,
+        "worker": {"concurrency": concurrency},
+    }
+    config_file = log.with_suffix(".yaml")
+    config_file.write_text(yaml.safe_dump(settings))
+    with log.open("a") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.worker_proc", url, json.dumps(config), json.dumps(templates),
-             str(concurrency)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+            [sys.executable, "-m", "tasker", "--config", str(config_file), "worker"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, text=True,
         )  # fmt: skip
-    finally:
-        if log is not None and not isinstance(err, int):
-            err.close()
     if wait:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        wait_for(lambda: announced(proc, log), timeout=60, what=f"worker {proc.pid} started")
     return proc
+
+
+def announced(proc: subprocess.Popen[str], log: Path) -> bool:
+    """Whether ``proc`` logged its start line (signal handlers installed, templates loaded) to ``log``."""
+    assert proc.poll() is None, f"worker {proc.pid} exited with {proc.returncode}: {log.read_text()}"
+    return any(f":{proc.pid}: " in line and "step lease" in line for line in log.read_text().splitlines())
