@@ -7,18 +7,23 @@ an unusable database logged a traceback every second, and an outage logged one p
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from tasker import Tasker, TaskRequest
+from tasker.models import WorkflowStep
 from tests.celery.tcp_proxy import TcpProxy
-from tests.support.processes import REPO, tasker_worker, wait_for, write_templates
+from tests.support.processes import REPO, configured_worker, tasker_worker, wait_for, write_templates
 
 FAULT = "tests.support.faults:Fault"
 TERMINAL = {"complete", "error", "cancelled", "resolved_manually"}
@@ -131,3 +136,41 @@ def test_worker_refuses_to_start_on_an_unmigrated_database(tmp_path: Path) -> No
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("Error: schema is not migrated: run tasker db upgrade")
+
+
+def test_a_worker_that_cannot_continue_exits_non_zero_with_one_line(
+    pg: Tasker, pg_schema: str, tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    """User code raising SystemExit outside any pass (a subscriber of the recovery sweep) ends the worker, loudly."""
+    lease, ledger = 1.0, tmp_path / "ledger"
+    config = {"backoff": {"max_backoff_seconds": 0}, "execution": {"step_lease_seconds": lease}}
+    tmpl = _template("orphan", {"a": {"log": str(ledger), "sleep": 30}})
+    pg.register_task_template(tmpl)
+    task_id = pg.create_task(TaskRequest(name="orphan", version="1.0.0", context={})).task_id
+    victim = configured_worker(pg_schema, config, [tmpl], log=tmp_path / "victim.log")
+    procs.append(victim)
+    wait_for(lambda: ledger.exists() and ledger.read_text().startswith("start"), timeout=30, what="step a started")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+
+    def lease_expired() -> bool:
+        with pg.db.read() as session:
+            expires = session.scalar(select(WorkflowStep.lease_expires_at).where(WorkflowStep.task_id == task_id))
+        return expires is not None and expires.replace(tzinfo=UTC) < datetime.now(UTC)
+
+    wait_for(lease_expired, timeout=30, what="the killed worker's lease expired")
+    subscriptions = tmp_path / "subscriptions.yaml"
+    subscriptions.write_text(
+        yaml.safe_dump({"subscriptions": {"fail_fast": {"class": "tests.support.faults:ExitOnFailure"}}})
+    )
+    log = tmp_path / "exiting.log"
+    exiting = configured_worker(
+        pg_schema, {**config, "events": {"subscriptions": [str(subscriptions)]}}, [tmpl], log=log, wait=False
+    )  # its first poll sweeps expired claims: step.failed (LeaseExpired) reaches the subscriber, outside a pass
+    procs.append(exiting)
+    assert exiting.wait(timeout=60) == 1
+    lines = log.read_text().strip().splitlines()
+    assert re.fullmatch(r"Error: worker \S+:\d+ could not continue after 0 pass\(es\) \(see the log\)", lines[-1])
+    assert sum("cannot continue" in line for line in lines) == 1, lines
+    step = pg.get_task(task_id).step("a")  # the recovery was recorded before the worker exited
+    assert (step.status, step.in_process, step.results["error_class"]) == ("error", False, "LeaseExpired")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import sys
 import threading
 import time
 import uuid
@@ -108,6 +109,15 @@ class Interrupting(BaseSubscriber):
         if int(self.config.get("times", 1)) > 0:
             self.config["times"] = int(self.config.get("times", 1)) - 1
             raise INTERRUPTIONS[self.config["raise"]]()
+
+
+class ExitOnFailure(BaseSubscriber):
+    """Calls ``sys.exit`` on ``step.failed``: a fail-fast hook that ends the process it runs in."""
+
+    subscribe_to = ("step.failed",)
+
+    def handle_step_failed(self, event: Event) -> None:
+        sys.exit(f"step {event['step_name']} failed")
 
 
 class Sleepy(BaseSubscriber):
