@@ -543,11 +543,11 @@ class Coordinator:
                 message = f"claim by {row.claimed_by} expired at {row.lease_expires_at}: worker presumed dead"
                 results = dict(row.results) if isinstance(row.results, dict) else {}
                 results.update(error=message, error_class="LeaseExpired", backtrace="")
-                retry_in = self.rt.config.backoff.calculate_backoff_seconds(attempts, self.rt.rng)
+                # Eligible at once: the handler did not fail, its runner died, and the lease already cost
+                # the wait; the attempt still counts against the retry limit, which bounds a crash loop.
                 values: dict[str, Any] = {
                     "attempts": attempts, "last_attempted_at": now, "in_process": False,
-                    "lease_expires_at": None, "claimed_by": None, "results": results,
-                    "next_retry_at": now + timedelta(seconds=retry_in),
+                    "lease_expires_at": None, "claimed_by": None, "results": results, "next_retry_at": now,
                 }  # fmt: skip
                 written = apply_transition(
                     session, "step", row.workflow_step_id, IN_PROGRESS, ERROR,
