@@ -41,6 +41,7 @@ from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.request import TaskRequest
 from tasker.state.states import PENDING, TERMINAL_TASK_STATES
+from tasker.telemetry.logs import apply_log_format, install_log_correlation, task_log_context
 from tasker.telemetry.propagation import new_task_trace_context
 from tasker.telemetry.setup import app_telemetry
 from tasker.templates import TaskTemplate, TemplateRegistry, load_templates, parse_template
@@ -56,6 +57,12 @@ class TaskTimeoutError(TaskerError, TimeoutError):
         self.task_id = task_id
         self.status = status
         super().__init__(f"task {task_id} still '{status}' after {timeout:g}s")
+
+
+def _otel_metrics(meter_provider: MeterProvider | None, config: TaskerConfig) -> OTelMessagingMetrics | None:
+    if meter_provider is None:
+        return None
+    return OTelMessagingMetrics(meter_provider, worker_name=config.metrics.worker_name)
 
 
 class Tasker:
@@ -82,12 +89,18 @@ class Tasker:
         )
         self.templates = TemplateRegistry()
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
+        #: The app's one redaction function for every sink: ``app.masker.redact(value)`` / ``.scrub(text)``.
+        self.masker = Masker(
+            self.config.events.filter_parameters, self.config.events.filter_mask, self.config.events.filter_patterns
+        )
         self.events = EventBus(
             catalog=EventCatalog(),
-            masker=Masker(self.config.events.filter_parameters, self.config.events.filter_mask),
+            masker=self.masker,
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
         )
         self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
+        install_log_correlation(masker=self.masker)  # trace ids and this app's masker on tasker's log records
+        apply_log_format(self.config.logging.format)
         self.executor: Executor = InlineExecutor()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._runtime = Runtime(
@@ -98,7 +111,10 @@ class Tasker:
             metrics=self.metrics,
             worker_id=self.worker_id,
             schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
-            otel=OTelMessagingMetrics(meter_provider) if meter_provider is not None else None,
+            otel=_otel_metrics(
+                meter_provider if meter_provider is not None or self.telemetry is None else self.telemetry.meter_provider,
+                self.config,
+            ),
         )
         self._coordinator = Coordinator(self._runtime)
         if executor is not None:
@@ -193,7 +209,8 @@ class Tasker:
         self.metrics.task_created(*info.labels)
         if self._runtime.otel is not None:
             self._runtime.otel.message_sent(info.destination)
-        logger.info("task %s (%s) created with %d steps", task_id, template.full_name, len(step_ids))
+        with task_log_context(task_id, trace_context, self.config.telemetry.propagation):
+            logger.info("task %s (%s) created with %d steps", task_id, template.full_name, len(step_ids))
         self._publish_created(info, view)
         self.executor.enqueue(task_id, 0.0)
         return view

@@ -167,7 +167,7 @@ def carrier_of(trace_context: Mapping[str, Any] | None, propagation: str = "pare
         return {}
     try:
         if propagation == "link":
-            from tasker.telemetry.subscriber import execution_trace_id
+            from tasker.telemetry.propagation import execution_trace_id
 
             trace_context = {**trace_context, "trace_id": f"{execution_trace_id(trace_context, 'link'):032x}"}
         return traceparent(trace_context)

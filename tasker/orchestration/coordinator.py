@@ -35,6 +35,7 @@ from tasker.state.states import (
     TERMINAL_TASK_STATES,
     event_for_transition,
 )
+from tasker.telemetry.logs import task_log_context
 from tasker.telemetry.propagation import with_new_task_span
 from tasker.views import TaskView
 
@@ -101,13 +102,15 @@ class Coordinator:
         pass finalizes early and the task goes back to pending for another runner.
         """
         task = self.load_task(task_id)
+        with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
+            return self._pass(task, should_stop)
+
+    def _pass(self, task: TaskInfo, should_stop: Callable[[], bool] | None) -> str:
         if task.status in TERMINAL_TASK_STATES:
             return task.status
         self.recover_expired_claims(task)
         if not self._start(task):
             return task.status
-        if self.rt.otel is not None:
-            self.rt.otel.message_consumed(task.destination, self.rt.worker_id)
         view = TaskView(
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,
@@ -153,6 +156,10 @@ class Coordinator:
     def run_step(self, task_id: int, step_id: int, token: str) -> str | None:
         """Run one step reserved for this worker by a dispatching pass, then ask for the next pass."""
         task = self.load_task(task_id)
+        with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
+            return self._run_step(task, step_id, token)
+
+    def _run_step(self, task: TaskInfo, step_id: int, token: str) -> str | None:
         if task.status in TERMINAL_TASK_STATES:
             return None
         with self.rt.db.read() as session:
@@ -164,7 +171,7 @@ class Coordinator:
             status=task.status, context=task.context, created_at=task.created_at,
         )  # fmt: skip
         outcome = self.steps.execute_one(task, view, row, dispatched_token=token)
-        self.rt.schedule(task_id, 0.0)  # a pass discovers what became ready and finalizes
+        self.rt.schedule(task.task_id, 0.0)  # a pass discovers what became ready and finalizes
         return outcome.status if outcome is not None else None
 
     def _start(self, task: TaskInfo) -> bool:

@@ -31,6 +31,8 @@ from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
+from tasker.telemetry.conventions import error_type
+from tasker.telemetry.logs import bind_step, unbind_step
 from tasker.views import StepSequence, StepView, TaskView
 
 logger = logging.getLogger(__name__)
@@ -153,6 +155,7 @@ class StepExecutor:
         except _ClaimLost:
             return None
         view, retry = claimed
+        log_step = bind_step(view.name, view.attempts + 1)
         template_step = task.step_template(view.name)
         events = self.rt.events
         if retry is not None:
@@ -187,6 +190,7 @@ class StepExecutor:
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)
         finally:
             self.leases.release(token)
+            unbind_step(log_step)
             if handler is not None:
                 handler.bind_event_sink(None)
         return self._record_success(task, view, token, time.perf_counter() - started)
@@ -281,7 +285,7 @@ class StepExecutor:
         view.in_process, view.last_attempted_at = False, end
         self.rt.metrics.step_executed(*task.labels, view.name, COMPLETE, duration)
         if self.rt.otel is not None:
-            self.rt.otel.processed(task.destination, self.rt.worker_id, duration)
+            self.rt.otel.processed(task.destination, duration)
         logger.info("step %s of task %s complete in %.3fs", view.name, task.task_id, duration)
         self.rt.events.emit(
             "step.completed",
@@ -334,7 +338,7 @@ class StepExecutor:
         meta = {
             "attempt_number": attempts,
             "execution_duration": round(duration, 6),
-            "error_message": error_message[:1000],
+            "error_message": self.rt.events.masker.scrub(error_message)[:1000],
             "error_class": type(exc).__name__,
             "backoff_until": iso(next_retry_at),
         }
@@ -355,7 +359,7 @@ class StepExecutor:
         view.backoff_request_seconds = backoff_request
         self.rt.metrics.step_executed(*task.labels, view.name, ERROR, duration)
         if self.rt.otel is not None:
-            self.rt.otel.processed(task.destination, self.rt.worker_id, duration, type(exc).__name__)
+            self.rt.otel.processed(task.destination, duration, error_type(exc))
         logger.error(
             "step %s of task %s failed (attempt %d/%d): %s",
             view.name, task.task_id, attempts, view.retry_limit, error_message, exc_info=exc,
@@ -366,7 +370,7 @@ class StepExecutor:
             lambda: step_payload(
                 task, view, "failed",
                 execution_duration=round(duration, 6), error_message=error_message,
-                exception_class=type(exc).__name__, backtrace=backtrace, retryable=retryable,
+                exception_class=error_type(exc), backtrace=backtrace, retryable=retryable,
                 error_code=error_code, next_retry_at=iso(next_retry_at), step_results=view.results,
                 from_state=IN_PROGRESS, to_state=ERROR,
             ),

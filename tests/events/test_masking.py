@@ -98,12 +98,12 @@ def test_empty_filter_is_identity() -> None:
     payload = {"password": "p"}
     assert not masker.enabled
     assert masker.mask(payload) is payload
-    assert masker.mask_value_of([payload]) == [payload]
+    assert masker.redact([payload]) == [payload]
 
 
-def test_mask_value_of_lists(masker: Masker) -> None:
-    assert masker.mask_value_of([{"token": 1}, 2]) == [{"token": M}, 2]
-    assert masker.mask_value_of("password") == "password"
+def test_redact_lists(masker: Masker) -> None:
+    assert masker.redact([{"token": 1}, 2]) == [{"token": M}, 2]
+    assert masker.redact("password") == "password"
 
 
 def test_memo_is_bounded(masker: Masker) -> None:

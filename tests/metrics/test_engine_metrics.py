@@ -110,14 +110,22 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
 
 def test_otel_messaging_metrics_from_a_real_run(make_app: Callable[..., Tasker]) -> None:
     reader = InMemoryMetricReader()
-    app = make_app(meter_provider=MeterProvider(metric_readers=[reader]), worker_id="worker-1")
+    app = make_app(
+        {"metrics": {"worker_name": "blue"}}, meter_provider=MeterProvider(metric_readers=[reader]), worker_id="h:1"
+    )
     run_diamond_with_one_retry(app)
     got = points(reader)
     (sent,) = got["messaging.client.sent.messages"]
     assert sent.value == 1 and sent.attributes["messaging.destination.name"] == "default.diamond"
     assert sent.attributes["messaging.system"] == "tasker" and sent.attributes["messaging.operation.name"] == "send"
-    (consumed,) = got["messaging.client.consumed.messages"]
-    assert consumed.value == 1 and consumed.attributes["messaging.destination.partition.id"] == "worker-1"
+    consumed = {p.attributes["tasker.status"]: p.value for p in got["messaging.client.consumed.messages"]}
+    assert consumed == {"ok": 4, "error": 1}
     durations = {dict(p.attributes).get("error.type"): p for p in got["messaging.process.duration"]}
     assert durations[None].count == 4 and durations["RuntimeError"].count == 1
-    assert durations[None].explicit_bounds[0] == 0.005 and durations[None].explicit_bounds[-1] == 600.0
+    assert durations[None].attributes["tasker.status"] == "ok"
+    assert durations["RuntimeError"].attributes["tasker.status"] == "error"
+    assert list(durations[None].explicit_bounds) == [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120, 300, 600,
+    ]  # fmt: skip
+    for point in [*got["messaging.client.consumed.messages"], *got["messaging.process.duration"]]:
+        assert point.attributes["messaging.destination.partition.id"] == "blue"  # the configured name, not h:1

@@ -24,8 +24,10 @@ def test_engine_records_inside_a_step_carry_its_ids(traced: Traced, caplog: pyte
         step = str(record.args[0])  # type: ignore[index]
         span = steps[step][0]
         assert (record.trace_id, record.span_id) == (tid(span), sid(span))  # type: ignore[attr-defined]
-    created = next(r for r in caplog.records if "created with" in r.getMessage())
-    assert (created.trace_id, created.span_id) == ("0", "0")  # type: ignore[attr-defined]
+    (task_span,) = traced.spans("tasker.task.execution")
+    for text in ("created with", "started", "complete in"):
+        (record,) = [r for r in caplog.records if r.name != "tasker.orchestration.steps" and text in r.getMessage()]
+        assert (record.trace_id, record.span_id) == (tid(task_span), sid(task_span)), text  # type: ignore[attr-defined]
 
 
 def test_filter_on_a_handler_formats_any_record() -> None:
