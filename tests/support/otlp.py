@@ -14,6 +14,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from tests.support.otel import reset_global_providers
+
 
 @dataclass(frozen=True)
 class ReceivedSpan:
@@ -123,7 +125,8 @@ class OtlpReceiver:
 
 
 def receiver() -> Iterator[OtlpReceiver]:
-    """Fixture body: a receiver for one test."""
+    """Fixture body: a receiver for one test (global providers exporting to it are shut down first)."""
     instance = OtlpReceiver()
     yield instance
+    reset_global_providers()
     instance.close()
