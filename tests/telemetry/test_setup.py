@@ -15,8 +15,12 @@ from tasker.config import TelemetryConfig
 from tasker.errors import ConfigurationError
 from tasker.telemetry import TailSamplingProcessor, TelemetrySubscriber, build_tracer_provider
 from tasker.telemetry.setup import build_exporter
+from tests.support import otlp
 from tests.support.handlers import template
+from tests.support.otlp import OtlpReceiver
 from tests.telemetry.conftest import Traced, new_provider
+
+receiver = pytest.fixture(otlp.receiver)
 
 
 def processors(provider: Any) -> list[Any]:
@@ -109,13 +113,15 @@ def test_app_installs_its_provider_as_the_global_one_and_flushes_on_shutdown(
     assert "hunter2" not in out
 
 
-def test_an_existing_global_provider_is_used_and_nothing_is_added(make_app: Callable[..., Tasker]) -> None:
+def test_an_existing_global_provider_is_used_and_nothing_is_added(
+    make_app: Callable[..., Tasker], receiver: OtlpReceiver
+) -> None:
     from opentelemetry import trace
 
     provider, exporter = new_provider()
     trace.set_tracer_provider(provider)
     before = processors(provider)
-    app = make_app({"telemetry": {"exporter": "otlp", "otlp_endpoint": "http://127.0.0.1:9"}})
+    app = make_app({"telemetry": {"exporter": "otlp", "otlp_endpoint": receiver.url}})
     assert app.telemetry is not None and app.telemetry.provider is provider
     assert processors(provider) == before  # no exporter of tasker's added to the user's pipeline
     app.register_task_template(template("diamond"))
