@@ -90,9 +90,7 @@ class Tasker:
         self.templates = TemplateRegistry()
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
         #: The app's one redaction function for every sink: ``app.masker.redact(value)`` / ``.scrub(text)``.
-        self.masker = Masker(
-            self.config.events.filter_parameters, self.config.events.filter_mask, self.config.events.filter_patterns
-        )
+        self.masker = Masker.from_config(self.config.events)
         self.events = EventBus(
             catalog=EventCatalog(),
             masker=self.masker,

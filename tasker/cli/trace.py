@@ -19,9 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from tasker.cli.common import database_option, fail, friendly_errors
-from tasker.config import resolve_database_url
+from tasker.config import TaskerConfig, resolve_database_url
 from tasker.db import Database
 from tasker.errors import TaskNotFoundError
+from tasker.events import Masker
 from tasker.models import TaskTransition, WorkflowStepTransition
 from tasker.models.base import utcnow
 from tasker.models.queries import find_task, task_steps
@@ -189,7 +190,8 @@ def trace(task_id: int, database_url: str | None, width: int) -> None:
 
     One row per attempt, in start order: step, attempt number, outcome, start offset from the task's
     creation, duration, a bar on the task's timeline (# complete, x error, > running) and, for a
-    failed attempt, its error message. Needs no tracing backend: the transition tables are the record.
+    failed attempt, its error message (secrets masked). Needs no tracing backend: the transition tables
+    are the record.
 
     \b
     Example:
@@ -202,5 +204,6 @@ def trace(task_id: int, database_url: str | None, width: int) -> None:
         result = load_trace(db, task_id)
     finally:
         db.dispose()
+    masker = Masker.from_config(TaskerConfig().events)  # error messages of old rows may quote secrets
     for line in render_trace(result, width):
-        click.echo(line)
+        click.echo(masker.scrub(line))

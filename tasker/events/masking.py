@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tasker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from tasker.config import EventsConfig
 
 #: Mask used when none is configured (same default as ``EventsConfig.filter_mask``).
 DEFAULT_MASK: Final = "[FILTERED]"
@@ -109,6 +112,11 @@ class Masker:
         self._clean: set[Any] = set()
         self._sensitive: set[Any] = set()
         self._is_container = _ContainerTypes().__getitem__
+
+    @classmethod
+    def from_config(cls, config: EventsConfig) -> Masker:
+        """The masker an ``events`` config section describes (keys, mask, extra patterns)."""
+        return cls(config.filter_parameters, config.filter_mask, config.filter_patterns)
 
     @property
     def filter_parameters(self) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
 from tasker.telemetry.conventions import error_type
-from tasker.telemetry.logs import bind_step, unbind_step
+from tasker.telemetry.logs import bind_step
 from tasker.views import StepSequence, StepView, TaskView
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class StepExecutor:
             },
         )
         if len(ready) == 1:
-            results = [self.execute_one(task, task_view, ready[0])]
+            results = [contextvars.copy_context().run(self.execute_one, task, task_view, ready[0])]
         else:
             pool = self._executor()
             futures = [
@@ -155,7 +155,7 @@ class StepExecutor:
         except _ClaimLost:
             return None
         view, retry = claimed
-        log_step = bind_step(view.name, view.attempts + 1)
+        bind_step(view.name, view.attempts + 1)  # this attempt's log records name it (own context per step)
         template_step = task.step_template(view.name)
         events = self.rt.events
         if retry is not None:
@@ -190,7 +190,6 @@ class StepExecutor:
             return self._record_failure(task, view, token, exc, time.perf_counter() - started)
         finally:
             self.leases.release(token)
-            unbind_step(log_step)
             if handler is not None:
                 handler.bind_event_sink(None)
         return self._record_success(task, view, token, time.perf_counter() - started)

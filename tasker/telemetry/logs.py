@@ -144,15 +144,10 @@ def task_log_context(
         _CURRENT.reset(log_token)
 
 
-def bind_step(step_name: str, attempt: int) -> contextvars.Token[_LogContext | None]:
-    """Records carry ``step_name``/``attempt`` until :func:`unbind_step` with the returned token."""
+def bind_step(step_name: str, attempt: int) -> None:
+    """From now on in this context, records carry ``step_name``/``attempt`` (run each step in its own context)."""
     current = _CURRENT.get() or _NONE
-    return _CURRENT.set(_LogContext(current.task_id, current.correlation_id, step_name, attempt))
-
-
-def unbind_step(token: contextvars.Token[_LogContext | None]) -> None:
-    """Undo :func:`bind_step`."""
-    _CURRENT.reset(token)
+    _CURRENT.set(_LogContext(current.task_id, current.correlation_id, step_name, attempt))
 
 
 class JsonFormatter(logging.Formatter):
