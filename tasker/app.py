@@ -11,6 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,13 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from tasker.config import TaskerConfig, resolve_database_url
 from tasker.db import Database
-from tasker.errors import StoreError, TaskerError, TaskNotFoundError
+from tasker.errors import StoreError, TaskerError, TaskNotFoundError, ValidationError
 from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
 from tasker.models import Task
 from tasker.models.base import utcnow
-from tasker.models.queries import find_task, task_steps
+from tasker.models.queries import TaskFilter, TaskSummary, find_task, list_tasks, summarize, task_steps
 from tasker.orchestration.coordinator import Coordinator
 from tasker.orchestration.creation import (
     CatalogCache,
@@ -37,10 +38,11 @@ from tasker.orchestration.creation import (
     translate_integrity_error,
     validate_context,
 )
+from tasker.orchestration.operations import DEFAULT_RETRY_REASON, TaskOperations
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.request import TaskRequest
-from tasker.state.states import PENDING, TERMINAL_TASK_STATES
+from tasker.state.states import PENDING, STATES, TERMINAL_TASK_STATES
 from tasker.telemetry.logs import apply_log_format, install_log_correlation, task_log_context
 from tasker.telemetry.propagation import new_task_trace_context
 from tasker.telemetry.setup import app_telemetry
@@ -115,6 +117,7 @@ class Tasker:
             ),
         )
         self._coordinator = Coordinator(self._runtime)
+        self._operations = TaskOperations(self._runtime, self._coordinator.load_task)
         if executor is not None:
             self.set_executor(executor)
         self._catalog = CatalogCache()
@@ -272,20 +275,77 @@ class Tasker:
         """Return every step whose worker died (claim lease expired) to a retry-eligible state."""
         return self._coordinator.recover_expired_claims()
 
+    def retry_task(self, task_id: int, *, reason: str = DEFAULT_RETRY_REASON) -> TaskView:
+        """Send a task in ``error`` back to ``pending`` with its failed steps runnable again.
+
+        Each failed step gets a fresh attempt budget and loses its permanent-error flag; the changes are
+        recorded as transitions carrying ``reason`` and announced by ``step.retry_requested`` and
+        ``task.retry_requested``; the executor is asked to run the task. Raises TaskNotRetryableError (a
+        StateError) for a task that is not in ``error`` (complete, cancelled, still running).
+        """
+        self._operations.retry_task(task_id, reason)
+        return self.get_task(task_id)
+
     def get_task(self, task_id: int) -> TaskView:
         """A snapshot of the task and its steps."""
         with self.db.read() as session:
             found = find_task(session, task_id)
             if found is None:
                 raise TaskNotFoundError(task_id)
+            (summary,) = summarize(session, [found])
             steps = task_steps(session, task_id)
-        task = found.task
+        view = self._task_view(summary)
+        view.steps = [step_view(row, parents) for row, parents in steps]
+        for step in view.steps:
+            error = step.results.get("error") if isinstance(step.results, dict) else None
+            step.last_error = self.masker.scrub(str(error)) if error and step.status != "complete" else None
+        return view
+
+    def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+        limit: int = 50,
+        after: int | None = None,
+    ) -> list[TaskView]:
+        """Tasks newest first, without their steps (``steps_total``/``steps_complete`` are filled).
+
+        ``since``/``until`` bound the creation time (a timedelta means that long ago); ``after`` is the
+        last task id of the previous page (keyset pagination). Bad filters raise ValidationError.
+        """
+        if status is not None and status not in STATES:
+            raise ValidationError(f"unknown status {status!r} (one of {', '.join(STATES)})", field="status")
+        if not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be between 1 and 1000, not {limit}", field="limit")
+        now = utcnow()
+        where = TaskFilter(
+            status=status, namespace=namespace, name=name, version=version,
+            since=now - since if isinstance(since, timedelta) else since,
+            until=now - until if isinstance(until, timedelta) else until,
+            after=after, limit=limit,
+        )  # fmt: skip
+        with self.db.read() as session:
+            summaries = list_tasks(session, where)
+        return [self._task_view(s, now) for s in summaries]
+
+    def _task_view(self, summary: TaskSummary, now: datetime | None = None) -> TaskView:
+        task = summary.task
+        end = task.completed_at or now or utcnow()
+        error = summary.last_error
         return TaskView(
-            task_id=task.task_id, name=found.name, namespace=found.namespace, version=found.version,
+            task_id=task.task_id, name=summary.name, namespace=summary.namespace, version=summary.version,
             status=task.status, context=task.context, complete=task.complete, initiator=task.initiator,
             source_system=task.source_system, reason=task.reason, tags=list(task.tags or []),
-            requested_at=task.requested_at, created_at=task.created_at,
-            steps=[step_view(row, parents) for row, parents in steps],
+            requested_at=task.requested_at, created_at=task.created_at, started_at=task.started_at,
+            completed_at=task.completed_at, steps_total=summary.steps_total,
+            steps_complete=summary.steps_complete, duration=(end - task.created_at).total_seconds(),
+            last_error=self.masker.scrub(error.strip().splitlines()[0]) if error and error.strip() else None,
+            trace_id=(task.trace_context or {}).get("trace_id"),
         )  # fmt: skip
 
     # -- events -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
     ├── TaskNotFoundError           no task with that id
     ├── StateError                  state machine refusals
     │   ├── InvalidStateTransition  edge not allowed from the current state
+    │   │   └── TaskNotRetryableError  retry asked for a task that is not in 'error'
     │   └── GuardFailedError        edge allowed but its guard refused it
     ├── EventError                  unknown event name, bad custom event, bad subscriber
     ├── MetricsError                bad metric name or label set
@@ -101,6 +102,15 @@ class InvalidStateTransition(StateError):
         super().__init__(f"{entity} {entity_id}: cannot transition from '{from_state}' to '{to_state}'")
 
 
+class TaskNotRetryableError(InvalidStateTransition):
+    """``retry_task`` was asked for a task that is not in ``error`` (complete, cancelled, still running...)."""
+
+    def __init__(self, task_id: int, status: str) -> None:
+        super().__init__("task", task_id, status, "pending")
+        self.status = status
+        self.args = (f"task {task_id} is '{status}': only a task in 'error' can be retried",)
+
+
 class GuardFailedError(StateError):
     """The transition is allowed, but its guard (dependencies, completion) refused it."""
 
@@ -166,6 +176,7 @@ __all__ = [
     "StepError",
     "StoreError",
     "TaskNotFoundError",
+    "TaskNotRetryableError",
     "TaskerError",
     "TemplateError",
     "TemplateNotFoundError",

@@ -1,4 +1,4 @@
-"""Plain snapshots of tasks and steps, handed to step handlers and returned by ``app.get_task``.
+"""Plain snapshots of tasks and steps, handed to step handlers and returned by ``app.get_task``/``list_tasks``.
 
 They hold no database session, so they are safe to pass between threads and to keep after the
 session is gone. A handler may set ``step.results``; the engine persists it after ``process()``.
@@ -34,6 +34,8 @@ class StepView:
     in_process: bool = False
     skippable: bool = False
     parent_names: tuple[str, ...] = ()
+    #: The error message of the step's latest failed attempt, secrets masked (filled by ``app.get_task``).
+    last_error: str | None = None
 
 
 @dataclass
@@ -54,6 +56,17 @@ class TaskView:
     requested_at: datetime | None = None
     created_at: datetime | None = None
     steps: list[StepView] = field(default_factory=list)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    #: Number of steps, and how many are complete or resolved manually (filled even when ``steps`` is not).
+    steps_total: int = 0
+    steps_complete: int = 0
+    #: Seconds from creation to completion; for an unfinished task, until the snapshot was taken.
+    duration: float | None = None
+    #: The latest error message among the task's steps (one line, secrets masked), or None.
+    last_error: str | None = None
+    #: The OpenTelemetry trace id (32 hex digits) of the task's trace.
+    trace_id: str | None = None
 
     @property
     def full_name(self) -> str:

@@ -52,6 +52,7 @@ def test_errors_all_is_pinned() -> None:
         "StepError",
         "StoreError",
         "TaskNotFoundError",
+        "TaskNotRetryableError",
         "TaskerError",
         "TemplateError",
         "TemplateNotFoundError",

@@ -19,10 +19,16 @@ class Task(Timestamps, Base):
     """One run of a named task, with its context and current status."""
 
     __tablename__ = "tasker_tasks"
-    __table_args__ = (Index(None, "status", "run_at"),)
+    __table_args__ = (
+        Index(None, "status", "run_at"),
+        # Listing newest first (keyset on task_id), filtered by status, by template, or by creation time.
+        Index(None, "status", "task_id"),
+        Index(None, "named_task_id", "task_id"),
+        Index(None, "created_at"),
+    )
 
     task_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    named_task_id: Mapped[int] = mapped_column(ForeignKey("tasker_named_tasks.named_task_id"), index=True)
+    named_task_id: Mapped[int] = mapped_column(ForeignKey("tasker_named_tasks.named_task_id"))
     status: Mapped[str] = mapped_column(String(32), default="pending")
     complete: Mapped[bool] = mapped_column(default=False)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -154,3 +154,22 @@ def read_log(path: str) -> list[tuple[str, int, str, int, int]]:
             event, task_id, step, attempt, pid = line.split()
             out.append((event, int(task_id), step, int(attempt), int(pid)))
     return out
+
+
+class FailWhileFlagged(StepHandler):
+    """Fails while the file ``flag`` exists (``error``: ``exception`` or ``permanent``), then succeeds.
+
+    The message quotes a secret (``password=hunter2``) so that masking of error messages can be checked.
+    """
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        import os
+
+        if os.path.exists(self.config["flag"]):
+            if self.config.get("error") == "permanent":
+                raise PermanentError("card declined: password=hunter2", error_code="DECLINED")
+            raise RuntimeError("gateway down: password=hunter2\nsecond line")
+        return {"attempt": step.attempts + 1}
+
+
+FLAGGED = "tests.support.handlers:FailWhileFlagged"
