@@ -26,6 +26,7 @@ from tasker.errors import StoreError, TaskerError, TaskNotFoundError, Validation
 from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
+from tasker.metrics.database import DatabaseCollector
 from tasker.models import Task
 from tasker.models.base import utcnow
 from tasker.models.queries import TaskFilter, TaskSummary, find_task, list_tasks, summarize, task_steps
@@ -91,6 +92,7 @@ class Tasker:
         )
         self.templates = TemplateRegistry()
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
+        self.metrics.register_collector(DatabaseCollector(self.db))  # backlog and in-progress gauges, at scrape time
         #: The app's one redaction function for every sink: ``app.masker.redact(value)`` / ``.scrub(text)``.
         self.masker = Masker.from_config(self.config.events)
         self.events = EventBus(

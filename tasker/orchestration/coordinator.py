@@ -256,9 +256,7 @@ class Coordinator:
         if written is None:
             return None
         duration = (now - task.created_at).total_seconds()
-        self.rt.metrics.task_finished(
-            *task.labels, COMPLETE, duration, was_in_progress=written.from_state == IN_PROGRESS
-        )
+        self.rt.metrics.task_finished(*task.labels, COMPLETE, duration)
         logger.info("task %s (%s) complete in %.3fs", task.task_id, task.name, duration)
         task.status = COMPLETE
         self._publish_task(task, written, "completed", ctx)
@@ -281,7 +279,7 @@ class Coordinator:
                 )
             )
         duration = (now - task.created_at).total_seconds()
-        self.rt.metrics.task_finished(*task.labels, ERROR, duration, was_in_progress=written.from_state == IN_PROGRESS)
+        self.rt.metrics.task_finished(*task.labels, ERROR, duration)
         logger.warning("task %s (%s) failed: steps in error %s", task.task_id, task.name, error_steps)
         task.status = ERROR
         self._publish_task(task, written, "failed", ctx, error_message="steps_in_error_state", error_steps=error_steps)
@@ -294,7 +292,6 @@ class Coordinator:
         written = self._move(task, PENDING, {"reason": reason}, {"run_at": run_at, **_RELEASE})
         if written is None:
             return None
-        self.rt.metrics.task_paused(*task.labels)
         task.status = PENDING
         logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.name, reason, delay)
         self._publish_task(task, written, "pending_transition", ctx, reason=reason)
@@ -405,8 +402,6 @@ class Coordinator:
                 )  # fmt: skip
                 if step_t is not None:
                     step_transitions.append((row, step_t))
-        if current == IN_PROGRESS:
-            self.rt.metrics.task_paused(*task.labels)
         task.status = CANCELLED
         for row, step_t in step_transitions:
             view = step_view(row, task.parents(row.name))

@@ -14,7 +14,7 @@ from tasker.events import BaseSubscriber, Event
 from tests.support.handlers import template
 
 LABELS = {"namespace": "default", "task": "diamond", "version": "1.0.0"}
-ALLOWED_LABELS = {"namespace", "task", "version", "step", "status", "subscriber", "event", "le"}
+ALLOWED_LABELS = {"namespace", "task", "version", "step", "status", "subscriber", "event", "kind", "le"}
 
 
 def value(app: Tasker, name: str, **labels: str) -> float | None:
@@ -34,7 +34,8 @@ def test_exact_engine_metrics_after_a_diamond_with_one_retry(app: Tasker) -> Non
     assert value(app, "tasker_tasks_finished_total", status="complete") == 1
     assert value(app, "tasker_task_duration_seconds_count", status="complete") == 1
     assert value(app, "tasker_task_queue_wait_seconds_count") == 1
-    assert value(app, "tasker_tasks_in_progress") == 0
+    assert value(app, "tasker_tasks_in_progress") is None  # no unfinished task of the template
+    assert app.metrics.registry.get_sample_value("tasker_database_up", {}) == 1
     for step in ("a", "c", "d"):
         assert value(app, "tasker_step_executions_total", step=step, status="complete") == 1
         assert value(app, "tasker_step_executions_total", step=step, status="error") is None
@@ -56,6 +57,7 @@ def test_exhausted_retries_and_failed_tasks_are_counted(app: Tasker) -> None:
     assert value(app, "tasker_step_retries_exhausted_total", step="a") == 1
     assert value(app, "tasker_tasks_finished_total", status="error") == 1
     assert value(app, "tasker_tasks_in_progress") == 0
+    assert value(app, "tasker_tasks", status="error") == 1
 
 
 def test_openmetrics_of_a_real_run_parses_strictly_and_has_no_ids(app: Tasker) -> None:
