@@ -123,10 +123,14 @@ class DatabaseCollector(Collector):
         for namespace, task, version, status, count in by_task:
             counts.setdefault((namespace, task, version), dict.fromkeys(TASK_STATUSES, 0))[status] = int(count)
         tasks = GaugeMetricFamily(
-            "tasker_tasks", "Tasks by status: pending, in_progress and error ones, per template.", labels=[*_TASK_LABELS, "status"]
+            "tasker_tasks",
+            "Tasks by status: pending, in_progress and error ones, per template.",
+            labels=[*_TASK_LABELS, "status"],
         )
         in_progress = GaugeMetricFamily(
-            "tasker_tasks_in_progress", "Tasks currently being processed (in_progress in the database).", labels=_TASK_LABELS
+            "tasker_tasks_in_progress",
+            "Tasks currently being processed (in_progress in the database).",
+            labels=_TASK_LABELS,
         )
         for labels, by_status in sorted(counts.items()):
             for status, count in by_status.items():
@@ -136,7 +140,8 @@ class DatabaseCollector(Collector):
         for status in STATES:
             steps.add_metric([status], int(by_step.get(status, 0)))
         oldest = GaugeMetricFamily(
-            "tasker_oldest_pending_task_age_seconds", "Seconds the most overdue pending task has waited since it was due."
+            "tasker_oldest_pending_task_age_seconds",
+            "Seconds the most overdue pending task has waited since it was due.",
         )
         oldest.add_metric([], max((now - oldest_due).total_seconds(), 0.0) if oldest_due is not None else 0.0)
         active = GaugeMetricFamily(
