@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 
@@ -102,10 +103,8 @@ def serve(
         click.echo(f"serving metrics on {server.url} (Ctrl-C to stop)", err=True)
         _multiprocess_note()
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop like Ctrl-C (uvicorn re-raises it)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()  # until SIGINT or SIGTERM
-        except KeyboardInterrupt:
-            pass
         click.echo("stopped", err=True)
     finally:
         app.shutdown()
