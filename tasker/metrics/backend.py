@@ -53,6 +53,7 @@ _STEP_EXECUTIONS = "tasker_step_executions_total"
 _STEP_DURATION = "tasker_step_duration_seconds"
 _STEP_RETRIES = "tasker_step_retries_total"
 _STEP_RETRIES_EXHAUSTED = "tasker_step_retries_exhausted_total"
+_STEP_TIMEOUTS = "tasker_step_timeouts_total"
 _SUBSCRIBER_ERRORS = "tasker_event_subscriber_errors_total"
 
 
@@ -313,6 +314,7 @@ class MetricsBackend:
         values = (namespace, task, version, step, status)
         self._families[_STEP_EXECUTIONS].child(values).inc()
         self._families[_STEP_DURATION].child(values).observe(max(duration, 0.0))
+        self._families[_STEP_TIMEOUTS].child(values[:4])  # the series exists (at 0) before the first timeout
 
     def step_retried(self, namespace: str, task: str, version: str, step: str) -> None:
         """A failed step was scheduled for another attempt."""
@@ -323,6 +325,11 @@ class MetricsBackend:
         """A failed step has no attempts left."""
         if self._enabled:
             self._families[_STEP_RETRIES_EXHAUSTED].child((namespace, task, version, step)).inc()
+
+    def step_timed_out(self, namespace: str, task: str, version: str, step: str) -> None:
+        """A step's lease expired while it ran (its worker died or hung); it was recovered as LeaseExpired."""
+        if self._enabled:
+            self._families[_STEP_TIMEOUTS].child((namespace, task, version, step)).inc()
 
     def subscriber_error(self, subscriber: str, event: str) -> None:
         """An event subscriber raised while handling ``event``."""

@@ -92,6 +92,12 @@ ENGINE_METRICS: Mapping[str, MetricSpec] = _catalog(
         (*_TASK, "step"),
     ),
     MetricSpec(
+        "tasker_step_timeouts_total",
+        "counter",
+        "Step attempts whose worker stopped renewing the lease (died or hung), recovered as LeaseExpired.",
+        (*_TASK, "step"),
+    ),
+    MetricSpec(
         "tasker_event_subscriber_errors_total",
         "counter",
         "Exceptions raised by event subscribers (the workflow carried on).",

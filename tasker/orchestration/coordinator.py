@@ -363,6 +363,7 @@ class Coordinator:
             view = step_view(row, info.parents(row.name))
             view.attempts, view.status, view.results = attempts, ERROR, results
             self.rt.metrics.step_executed(*info.labels, view.name, ERROR, 0.0)
+            self.rt.metrics.step_timed_out(*info.labels, view.name)
             self.rt.events.emit(
                 "step.failed",
                 lambda: step_payload(
