@@ -315,6 +315,7 @@ class MetricsBackend:
         self._families[_STEP_EXECUTIONS].child(values).inc()
         self._families[_STEP_DURATION].child(values).observe(max(duration, 0.0))
         self._families[_STEP_TIMEOUTS].child(values[:4])  # the series exists (at 0) before the first timeout
+        self._families[_TASKS_CREATED].child(values[:3])  # and so does the template's (see task_started)
 
     def step_retried(self, namespace: str, task: str, version: str, step: str) -> None:
         """A failed step was scheduled for another attempt."""

@@ -52,6 +52,10 @@ def test_dashboard_is_a_grafana_dashboard() -> None:
         "p95 step duration by step",
         "p95 queue wait",
         "Tasks in progress",
+        "Backlog",
+        "Oldest pending task",
+        "Active workers",
+        "Step timeouts",
     } <= titles
     assert len({panel["id"] for panel in data["panels"]}) == len(data["panels"])
     for panel in data["panels"]:
