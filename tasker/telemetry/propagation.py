@@ -22,6 +22,8 @@ from opentelemetry.trace import SpanContext, TraceFlags
 logger = logging.getLogger(__name__)
 
 _MAX_ID64 = 2**64 - 1
+#: Longer ``traceparent`` values are refused (version 00 is 55 characters; later versions may append fields).
+MAX_TRACEPARENT_LENGTH = 512
 
 
 def normalize_carrier(carrier: Mapping[Any, Any] | None) -> dict[str, str]:
@@ -41,8 +43,11 @@ def normalize_carrier(carrier: Mapping[Any, Any] | None) -> dict[str, str]:
 
 def extract_span_context(carrier: Mapping[Any, Any] | None) -> SpanContext | None:
     """The valid remote span context in ``carrier``, or None (malformed input never raises)."""
+    normalized = normalize_carrier(carrier)
+    if len(normalized.get("traceparent", "")) > MAX_TRACEPARENT_LENGTH:
+        return None  # padded or garbage: W3C propagators accept surrounding whitespace of any length
     try:
-        ctx = propagate.extract(normalize_carrier(carrier), context=otel_context.Context())
+        ctx = propagate.extract(normalized, context=otel_context.Context())
     except Exception:  # a propagator choking on garbage must not fail a task
         logger.warning("ignoring malformed trace context carrier", exc_info=True)
         return None
