@@ -114,7 +114,9 @@ class Tasker:
             worker_id=self.worker_id,
             schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
             otel=_otel_metrics(
-                meter_provider if meter_provider is not None or self.telemetry is None else self.telemetry.meter_provider,
+                meter_provider
+                if meter_provider is not None or self.telemetry is None
+                else self.telemetry.meter_provider,
                 self.config,
             ),
         )

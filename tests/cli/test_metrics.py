@@ -64,7 +64,9 @@ def test_export_csv_to_a_file(db_url: str, tmp_path: Path) -> None:
     result = invoke("metrics", "export", "--format", "csv", "--output", str(output), "--database-url", db_url)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert output.read_text().splitlines()[1:] == [f"{output.read_text().splitlines()[1][:29]},tasker_database_up,gauge,0"]
+    assert output.read_text().splitlines()[1:] == [
+        f"{output.read_text().splitlines()[1][:29]},tasker_database_up,gauge,0"
+    ]
     assert f"wrote csv metrics to {output}" in result.stderr
 
 
