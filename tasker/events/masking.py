@@ -39,9 +39,9 @@ _URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)
 _AUTH_SCHEME = re.compile(r"(?P<head>\b(?:[Bb]earer|[Bb]asic)\s+)(?P<value>[A-Za-z0-9._~+/=-]{4,})")
 # 13-19 digits, single spaces or dashes between them, not inside a longer number or word.
 _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w])")
-_CARD_DIGITS_MIN, _CARD_DIGITS_MAX = 13, 19
-# Text shorter than this without any separator cannot hold a pair, a credential or a card number.
-_SEPARATORS = re.compile(r"[=:\s]")
+_CARD_DIGITS_MIN = 13
+# Integers with 13 to 19 digits.
+_CARD_INT_MIN, _CARD_INT_MAX = 10**12, 10**19
 
 
 def _normalise(key: str) -> str:
@@ -59,11 +59,20 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _alternatives(patterns: tuple[str, ...]) -> str:
+    # Keys read "-" as "_": an entry "api_key" also matches "X-Api-Key" in text.
+    return "|".join(re.escape(p).replace("_", "[_-]") for p in sorted(patterns, key=len, reverse=True))
+
+
+def _keys_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Finds any sensitive key in text: the cheap test before the pairs pattern runs."""
+    return re.compile(_alternatives(patterns), re.IGNORECASE) if patterns else None
+
+
 def _pairs_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     if not patterns:
         return None
-    # Keys read "-" as "_": an entry "api_key" also matches "X-Api-Key" in text.
-    alternatives = "|".join(re.escape(p).replace("_", "[_-]") for p in sorted(patterns, key=len, reverse=True))
+    alternatives = _alternatives(patterns)
     return re.compile(
         r"(?P<head>[\w.-]*(?:" + alternatives + r")[\w.-]*(?P<quote>[\"']?)\s*[:=]\s*)"
         r"(?P<value>(?:(?:bearer|basic)\s+)?(?:\"[^\"]*\"|'[^']*'|[^\s,;&)}\]]+))",
@@ -97,7 +106,10 @@ class Masker:
     ``masker.mask(mapping)`` is the same for a mapping, ``masker.scrub(text)`` for one string.
     """
 
-    __slots__ = ("__weakref__", "_clean", "_extra", "_is_container", "_pairs", "_patterns", "_sensitive", "mask_value")
+    __slots__ = (
+        "__weakref__", "_clean", "_extra", "_is_container", "_keys", "_pairs", "_patterns", "_scrubbed",
+        "_sensitive", "mask_value",
+    )  # fmt: skip
 
     def __init__(
         self, filter_parameters: Iterable[str], mask: str = DEFAULT_MASK, patterns: Iterable[str] = ()
@@ -106,7 +118,10 @@ class Masker:
             dict.fromkeys(_normalise(p) for p in filter_parameters if p and p.strip())
         )
         self._extra = _compile_extra(patterns)
+        self._keys = _keys_pattern(self._patterns)
         self._pairs = _pairs_pattern(self._patterns)
+        # Texts already scrubbed (names, statuses, messages repeat): text -> result.
+        self._scrubbed: dict[str, str] = {}
         self.mask_value = mask
         # Decisions already made, per key: checking a payload's keys is then one C-level subset test.
         self._clean: set[Any] = set()
@@ -145,18 +160,32 @@ class Masker:
 
     def scrub(self, text: str) -> str:
         """``text`` with secrets (sensitive pairs, credentials, card numbers, extra patterns) masked."""
-        if not self.enabled:
+        if not (self._patterns or self._extra):
             return text
+        done = self._scrubbed.get(text)
+        if done is not None:
+            return done
+        result = self._scrub(text)
+        if len(text) <= 256:
+            if len(self._scrubbed) >= _MEMO_LIMIT:
+                self._scrubbed.clear()
+            self._scrubbed[text] = result
+        return result
+
+    def _scrub(self, text: str) -> str:
+        # Each pattern runs only where a cheap test says it may match: most texts pass through untouched.
         mask = self.mask_value
         for pattern in self._extra:
             text = pattern.sub(self._replace_group, text)
-        if len(text) < _CARD_DIGITS_MIN and _SEPARATORS.search(text) is None:
-            return text  # names and ids (the common case) skip the regexes
-        if self._pairs is not None:
+        if self._keys is not None and self._pairs is not None and self._keys.search(text) is not None:
             text = self._pairs.sub(self._replace_pair, text)
-        text = _URL_CREDENTIALS.sub(lambda m: m["head"] + mask, text)
-        text = _AUTH_SCHEME.sub(lambda m: m["head"] + mask, text)
-        return _CARD.sub(self._replace_card, text)
+        if "://" in text:
+            text = _URL_CREDENTIALS.sub(lambda m: m["head"] + mask, text)
+        if "asic" in text or "earer" in text:
+            text = _AUTH_SCHEME.sub(lambda m: m["head"] + mask, text)
+        if len(text) >= _CARD_DIGITS_MIN:
+            text = _CARD.sub(self._replace_card, text)
+        return text
 
     def _replace_group(self, match: re.Match[str]) -> str:
         if "value" in match.re.groupindex and match["value"] is not None:
@@ -183,8 +212,8 @@ class Masker:
         if isinstance(value, str):
             scrubbed = self.scrub(value)
             return value if scrubbed == value else scrubbed
-        if type(value) is int and _CARD_DIGITS_MIN <= len(digits := str(abs(value))) <= _CARD_DIGITS_MAX:
-            return self.mask_value if luhn_valid(digits) else value
+        if type(value) is int and _CARD_INT_MIN <= abs(value) < _CARD_INT_MAX:
+            return self.mask_value if luhn_valid(str(abs(value))) else value
         return value
 
     # -- structures ------------------------------------------------------------------------------------
@@ -206,13 +235,25 @@ class Masker:
         mask = self.mask_value
         check_keys = not data.keys() <= self._clean
         is_container = self._is_container
+        scrubbed = self._scrubbed
         for key, value in data.items():
+            kind = type(value)
             if check_keys and self.is_sensitive(key):
-                if value is mask or (type(value) is str and value == mask):
+                if value is mask or (kind is str and value == mask):
                     continue  # already masked
                 new: Any = mask
-            elif is_container(type(value)):
-                new = self._mask_mapping(value) if type(value) is dict else self._mask_any(value)
+            elif kind is str:  # the common case, inline: a memo hit is one dict lookup
+                new = scrubbed.get(value)
+                if new is None:
+                    new = self.scrub(value)
+                if new == value:
+                    continue
+            elif kind is int:
+                if not _CARD_INT_MIN <= abs(value) < _CARD_INT_MAX:
+                    continue
+                new = self._scalar(value)
+            elif is_container(kind):
+                new = self._mask_mapping(value) if kind is dict else self._mask_any(value)
             else:
                 new = self._scalar(value)
             if new is not value:
