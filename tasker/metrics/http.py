@@ -8,12 +8,13 @@ with a JSON body (reference §8.10); other paths 404, other methods 405; with :c
 without the bearer token or basic credentials gets 401.
 
 :class:`MetricsServer` serves an ASGI app with uvicorn from a background thread (or the calling one): an
-event loop instead of a thread per connection, a listen backlog of :data:`BACKLOG` and idle keep-alive
-connections closed after :data:`IDLE_TIMEOUT_SECONDS`. tasker's HTTP API can mount the same app.
+event loop instead of a thread per connection, a listen backlog of :data:`BACKLOG`, and connections idle for
+:data:`IDLE_TIMEOUT_SECONDS` closed (also those that never send a request). tasker's HTTP API can mount the same app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -152,6 +153,21 @@ def make_metrics_app(backend_factory: Callable[[], MetricsBackend], auth: Metric
     return app
 
 
+def _idle_closing_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, also closing a connection that sends no request within the idle timeout."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class IdleClosingH11Protocol(H11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            # uvicorn arms the keep-alive timer only after a response; arm it for the first request too.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    return IdleClosingH11Protocol
+
+
 class MetricsServer:
     """An ASGI app (``/metrics`` by default) served by uvicorn on ``host:port`` (port 0: a free one)."""
 
@@ -181,6 +197,7 @@ class MetricsServer:
             backlog=backlog,
             timeout_keep_alive=int(idle_timeout),
             server_header=False,
+            http=_idle_closing_protocol(),
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -184,3 +184,17 @@ def test_idle_connections_are_closed(url: str) -> None:
         while chunk := connection.recv(65536):  # ends when the server closes the idle connection
             received += chunk
     assert received.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.slow
+def test_connections_that_never_send_a_request_are_closed(url: str) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+    try:
+        for connection in connections:
+            connection.settimeout(IDLE_TIMEOUT_SECONDS + 10)
+            assert connection.recv(1) == b""  # closed by the server, not by the timeout here
+        assert httpx.get(f"{url}/metrics").status_code == 200  # and it still serves
+    finally:
+        for connection in connections:
+            connection.close()
