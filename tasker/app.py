@@ -37,7 +37,7 @@ from tasker.orchestration.creation import (
     identity_strategy,
     insert_task,
     translate_integrity_error,
-    validate_context,
+    validate_request,
 )
 from tasker.orchestration.operations import DEFAULT_RETRY_REASON, TaskOperations
 from tasker.orchestration.payloads import step_payload, task_payload
@@ -99,6 +99,9 @@ class Tasker:
             catalog=EventCatalog(),
             masker=self.masker,
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
+            slow_subscriber_seconds=self.config.events.slow_subscriber_seconds,
+            on_slow_subscriber=lambda event, subscriber: self.metrics.subscriber_slow(subscriber, event),
+            on_event_dropped=lambda event, subscriber: self.metrics.event_dropped(subscriber, event),
         )
         self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
         install_log_correlation(masker=self.masker)  # trace ids and this app's masker on tasker's log records
@@ -171,7 +174,7 @@ class Tasker:
     def create_task(self, request: TaskRequest) -> TaskView:
         """Validate and persist a task with its steps and edges, in one transaction."""
         template = self.templates.get(request.namespace, request.name, request.version)
-        validate_context(template, request.context)
+        validate_request(template, request, self.config.engine.max_context_bytes)
         requested_at = request.requested_at or utcnow()
         identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
         trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
@@ -206,7 +209,7 @@ class Tasker:
                 StepView(
                     step_id=step_ids[s.name], task_id=task_id, name=s.name, status=PENDING, attempts=0,
                     retry_limit=s.default_retry_limit, retryable=s.default_retryable, results={},
-                    inputs=request.context, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
+                    inputs={}, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
                 )
                 for s in template.step_templates
             ],
@@ -369,6 +372,7 @@ class Tasker:
         """Stop the step pool and executor, flush telemetry, and close database connections."""
         self._coordinator.shutdown()
         self.executor.shutdown()
+        self.events.close()
         if self.telemetry is not None:
             self.telemetry.shutdown()  # flush spans; only a provider the app created is shut down
         self.db.dispose()

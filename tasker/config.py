@@ -80,6 +80,8 @@ class ExecutionConfig(_Section):
     max_concurrent_steps: int = Field(default=4, ge=1, le=256)
     step_lease_seconds: float = Field(default=300, gt=0)
     worker_poll_interval: float = Field(default=1.0, gt=0)
+    #: Seconds a step attempt may run when its template sets no ``timeout_seconds`` (None: no limit).
+    step_timeout_seconds: float | None = Field(default=None, gt=0)
 
 
 class EngineConfig(_Section):
@@ -87,6 +89,8 @@ class EngineConfig(_Section):
 
     identity_strategy: Literal["default", "hash", "custom"] = "default"
     identity_strategy_class: str | None = None
+    #: Largest task context accepted, in bytes of JSON (1 MiB).
+    max_context_bytes: int = Field(default=1024 * 1024, gt=0)
 
     @model_validator(mode="after")
     def _custom_needs_class(self) -> EngineConfig:
@@ -102,6 +106,8 @@ class EventsConfig(_Section):
     filter_mask: str = "[FILTERED]"
     #: Extra regular expressions scrubbed from free text (a named group ``value`` masks only that part).
     filter_patterns: list[str] = Field(default_factory=list)
+    #: A synchronous subscriber taking longer than this is logged and counted (make it ``delivery = "background"``).
+    slow_subscriber_seconds: float = Field(default=1.0, gt=0)
 
 
 class TailSamplingConfig(_Section):
@@ -160,6 +166,8 @@ class TelemetryConfig(_Section):
     otlp_protocol: Literal["http/protobuf", "grpc"] = Field(default_factory=_env_otlp_protocol, validate_default=True)
     sampling_ratio: float = Field(default_factory=_env_sampling_ratio, ge=0, le=1)
     propagation: Literal["parent", "link"] = "parent"
+    #: Seconds one span export may take, retries included: bounds ``app.shutdown()`` with a dead collector.
+    export_timeout_seconds: float = Field(default=5.0, gt=0)
     tail_sampling: TailSamplingConfig = Field(default_factory=TailSamplingConfig)
 
 

@@ -6,7 +6,8 @@
     ├── ConfigurationError          bad config value, missing optional extra
     ├── TemplateError               a task template is malformed (names file, step, field)
     │   └── TemplateNotFoundError   no template registered for (namespace, name, version)
-    ├── ValidationError             a task request's context does not match the template schema
+    ├── ValidationError             a task request is invalid (names the field or key path)
+    │   └── EncodingError           a value cannot be stored as JSON (names the key path)
     ├── TaskNotFoundError           no task with that id
     ├── StateError                  state machine refusals
     │   ├── InvalidStateTransition  edge not allowed from the current state
@@ -18,6 +19,7 @@
     ├── GeneratorError              ``tasker generate`` refused its input (bad name, unknown event, file exists)
     └── StepError                   raised by step handlers to steer retries
         ├── RetryableError          retry later, optionally after ``retry_after`` seconds
+        │   └── StepTimeoutError    the step ran past its ``timeout_seconds``
         └── PermanentError          never retry this step; the task fails
 """
 
@@ -77,6 +79,14 @@ class ValidationError(TaskerError):
         self.field = field
         self.errors = errors or [message]
         super().__init__(message)
+
+
+class EncodingError(ValidationError):
+    """A value cannot be stored or published as JSON; ``path`` names where (``results.at``)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message, field=path)
+        self.path = path
 
 
 class TaskNotFoundError(TaskerError):
@@ -155,6 +165,15 @@ class RetryableError(StepError):
         self.retry_after = retry_after
 
 
+class StepTimeoutError(RetryableError):
+    """The step's handler ran past its ``timeout_seconds``; its run is abandoned and the step retried."""
+
+    def __init__(self, step: str, timeout: float) -> None:
+        super().__init__(f"step {step} timed out after {timeout:g}s")
+        self.step = step
+        self.timeout = timeout
+
+
 class PermanentError(StepError):
     """The step can never succeed: it is not retried and the task fails."""
 
@@ -165,6 +184,7 @@ class PermanentError(StepError):
 
 __all__ = [
     "ConfigurationError",
+    "EncodingError",
     "EventError",
     "GeneratorError",
     "GuardFailedError",
@@ -174,6 +194,7 @@ __all__ = [
     "RetryableError",
     "StateError",
     "StepError",
+    "StepTimeoutError",
     "StoreError",
     "TaskNotFoundError",
     "TaskNotRetryableError",

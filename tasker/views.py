@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -36,6 +36,12 @@ class StepView:
     parent_names: tuple[str, ...] = ()
     #: The error message of the step's latest failed attempt, secrets masked (filled by ``app.get_task``).
     last_error: str | None = None
+    #: When the running attempt's ``timeout_seconds`` runs out (UTC); None without a timeout.
+    deadline: datetime | None = None
+
+    def past_deadline(self) -> bool:
+        """Whether the running attempt is past its deadline: its result will be discarded, so stop early."""
+        return self.deadline is not None and datetime.now(UTC) >= self.deadline
 
 
 @dataclass

@@ -7,7 +7,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import pydantic
 import pytest
 
 import tasker
@@ -41,6 +40,7 @@ def test_tasker_all_is_pinned() -> None:
 def test_errors_all_is_pinned() -> None:
     assert sorted(tasker.errors.__all__) == [
         "ConfigurationError",
+        "EncodingError",
         "EventError",
         "GeneratorError",
         "GuardFailedError",
@@ -50,6 +50,7 @@ def test_errors_all_is_pinned() -> None:
         "RetryableError",
         "StateError",
         "StepError",
+        "StepTimeoutError",
         "StoreError",
         "TaskNotFoundError",
         "TaskNotRetryableError",
@@ -113,7 +114,7 @@ def test_views_have_the_documented_attributes() -> None:
 def test_task_request_defaults() -> None:
     request = TaskRequest(name="order_process")
     assert (request.namespace, request.version, request.context) == ("default", "0.1.0", {})
-    with pytest.raises(pydantic.ValidationError):  # unknown fields are refused, not ignored
+    with pytest.raises(tasker.errors.ValidationError, match="contxt"):  # unknown fields are refused, not ignored
         TaskRequest(name="x", contxt={})  # type: ignore[call-arg]
 
 

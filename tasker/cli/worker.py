@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from tasker.cli.common import database_option, friendly_errors
+from tasker.cli.common import database_option, fail, friendly_errors
 from tasker.cli.metrics import auth_options, metrics_auth
 
 
@@ -68,6 +68,7 @@ def worker(
     app = Tasker(database_url)
     server = None
     try:
+        app.db.check_ready()  # one line and exit 1, not a traceback per poll, when it cannot work
         for path in template_paths:
             app.load_task_templates(path)
         for path in subscriptions:
@@ -80,6 +81,8 @@ def worker(
             click.echo(f"worker {app.worker_id}: serving metrics on {server.url}", err=True)
         click.echo(f"worker {app.worker_id}: {len(app.templates)} template(s), concurrency {concurrency}", err=True)
         runner.run()
+        if runner.failed:
+            fail(f"worker {app.worker_id} could not continue after {runner.passes} pass(es) (see the log)")
         click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)
     finally:
         if server is not None:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tasker.encoding import dumps
 from tasker.errors import ConfigurationError, StoreError
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ class Database:
                 f"unsupported database backend {self.dialect!r} in {url!r}: tasker supports "
                 + " and ".join(SUPPORTED_BACKENDS)
             )
-        kwargs: dict[str, Any] = {}
+        # One JSON encoder for both backends (NaN/Infinity refused alike); callers check values first.
+        kwargs: dict[str, Any] = {"json_serializer": dumps}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +163,24 @@ class Database:
 
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+
+    def check_ready(self) -> None:
+        """Raise StoreError in one line unless the database is reachable and migrated to the latest revision."""
+        from alembic.script import ScriptDirectory
+
+        try:
+            current = self.current_revision()
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreError(f"cannot reach the database at {self.safe_url}: {reason}") from exc
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if current != head:
+            raise StoreError(f"schema is not migrated: run tasker db upgrade (at {current or 'nothing'}, latest {head})")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password hidden (for messages)."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def table_names(self) -> list[str]:
         """Tables present in the database."""

@@ -4,14 +4,21 @@ Each :class:`EventBus` owns a private :class:`blinker.Namespace` (never blinker'
 per event name, receivers held strongly (``weak=False``) and called in subscription order. A publish runs
 the pipeline *build payload -> add timestamp -> mask -> wrap in an* :class:`Event` *-> deliver*,
 synchronously in the caller's thread. Publishing an unknown name is a programming error and raises; a
-subscriber that raises is logged, reported to ``on_subscriber_error`` and skipped; the others still run.
+subscriber that raises is logged, reported to ``on_subscriber_error`` and skipped; the others still run
+(``KeyboardInterrupt`` and ``SystemExit`` propagate to the engine, which records the interrupted work first).
+A synchronous subscriber slower than ``slow_subscriber_seconds`` is logged and reported to ``on_slow_subscriber``.
+A subscriber may instead take its events in the background (:class:`BackgroundDelivery`): its own bounded,
+ordered queue and thread; when the queue is full the event is dropped for it and reported to ``on_event_dropped``,
+so a slow subscriber never holds up a workflow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -37,6 +44,12 @@ Subscriber = Callable[["Event"], object]
 
 SubscriberErrorCallback = Callable[[str, str, BaseException], None]
 """Called with (event name, subscriber name, exception) when a subscriber raises."""
+
+SubscriberCallback = Callable[[str, str], None]
+"""Called with (event name, subscriber name): a slow synchronous delivery, or an event dropped for a subscriber."""
+
+#: What a synchronous subscriber may raise without stopping the engine (interruptions propagate).
+_SUBSCRIBER_FAILURES = (Exception, asyncio.CancelledError, GeneratorExit)
 
 
 class Event(Mapping[str, Any]):
@@ -154,25 +167,89 @@ def _default_subscriber_name(fn: Callable[..., object]) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
+class BackgroundDelivery:
+    """One subscriber's own bounded, ordered event queue and the thread that drains it."""
+
+    def __init__(self, bus: EventBus, name: str, maxsize: int) -> None:
+        self.bus = bus
+        self.name = name
+        self._queue: queue.Queue[tuple[Subscriber, Event] | None] = queue.Queue(maxsize)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    def put(self, fn: Subscriber, event: Event) -> None:
+        """Queue ``event`` for ``fn`` without waiting; a full queue drops it (logged once, counted)."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=f"tasker-events-{self.name}", daemon=True)
+                    self._thread.start()
+        try:
+            self._queue.put_nowait((fn, event))
+        except queue.Full:
+            self.dropped += 1
+            level = logging.WARNING if self.dropped == 1 else logging.DEBUG
+            logger.log(level, "Event subscriber %s is behind: %s dropped (queue full)", self.name, event.name)
+            self.bus._event_dropped(event.name, self.name)
+
+    def _run(self) -> None:
+        failed = self.bus._subscriber_failed
+        while (item := self._queue.get()) is not None:
+            fn, event = item
+            try:
+                fn(event)
+            except BaseException as exc:  # nothing a subscriber raises may end its delivery thread
+                failed(event.name, self.name, exc)
+
+    def close(self, timeout: float) -> None:
+        """Deliver what is queued (for up to ``timeout`` seconds), then stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            logger.warning("Event subscriber %s: %d queued event(s) not delivered", self.name, self._queue.qsize())
+            return
+        thread.join(max(deadline - time.monotonic(), 0.0))
+
+
 class _Subscription:
     """A subscriber's connection to one signal: the isolating receiver blinker calls, and what it wraps."""
 
     __slots__ = ("fn", "name", "receiver")
 
-    def __init__(self, bus: EventBus, fn: Subscriber, name: str) -> None:
+    def __init__(self, bus: EventBus, fn: Subscriber, name: str, delivery: BackgroundDelivery | None) -> None:
         self.fn = fn
         self.name = name
         failed = bus._subscriber_failed
+        slow = bus._subscriber_slow
+        threshold = bus.slow_subscriber_seconds
+        clock = time.perf_counter
 
-        # A closure, not a bound method: blinker calls it for every event, and a plain function is the
+        # Closures, not bound methods: blinker calls them for every event, and a plain function is the
         # cheapest callable to check and to call.
         def receiver(sender: object, event: Event) -> None:
+            started = clock()
             try:
                 fn(event)
-            except Exception as exc:
+            except _SUBSCRIBER_FAILURES as exc:
                 failed(event._name, name, exc)
+            elapsed = clock() - started
+            if elapsed > threshold:
+                slow(event._name, name, elapsed)
 
-        self.receiver = receiver
+        def enqueue(sender: object, event: Event) -> None:
+            put(fn, event)
+
+        if delivery is None:
+            self.receiver = receiver
+        else:
+            put = delivery.put
+            self.receiver = enqueue
 
 
 # -- the bus -------------------------------------------------------------------------------------------------
@@ -186,11 +263,19 @@ class EventBus:
         catalog: EventCatalog | None = None,
         masker: Masker | None = None,
         on_subscriber_error: SubscriberErrorCallback | None = None,
+        *,
+        slow_subscriber_seconds: float = 1.0,
+        on_slow_subscriber: SubscriberCallback | None = None,
+        on_event_dropped: SubscriberCallback | None = None,
     ) -> None:
         """Create a bus; ``masker`` defaults to the default sensitive-key filter (``Masker(())``: none)."""
         self.catalog = catalog if catalog is not None else EventCatalog()
         self.masker = masker if masker is not None else Masker(DEFAULT_FILTER_PARAMETERS)
         self.on_subscriber_error = on_subscriber_error
+        self.slow_subscriber_seconds = slow_subscriber_seconds
+        self.on_slow_subscriber = on_slow_subscriber
+        self.on_event_dropped = on_event_dropped
+        self._deliveries: list[BackgroundDelivery] = []
         self._mask = self.masker.mask if self.masker.enabled else None
         self._signals = _Namespace()
         self._subscriptions: dict[tuple[str, Hashable], _Subscription] = {}
@@ -228,7 +313,16 @@ class EventBus:
         mask = self._mask
         signal.send(self, event=Event(name, data if mask is None else mask(data)))
 
-    def _subscriber_failed(self, event_name: str, subscriber_name: str, exc: Exception) -> None:
+    def _subscriber_slow(self, event_name: str, subscriber_name: str, seconds: float) -> None:
+        logger.warning("Event subscriber %s took %.2fs handling %s", subscriber_name, seconds, event_name)
+        if self.on_slow_subscriber is not None:
+            self.on_slow_subscriber(event_name, subscriber_name)
+
+    def _event_dropped(self, event_name: str, subscriber_name: str) -> None:
+        if self.on_event_dropped is not None:
+            self.on_event_dropped(event_name, subscriber_name)
+
+    def _subscriber_failed(self, event_name: str, subscriber_name: str, exc: BaseException) -> None:
         logger.error("Event subscriber %s failed handling %s", subscriber_name, event_name, exc_info=exc)
         callback = self.on_subscriber_error
         if callback is not None:
@@ -255,10 +349,18 @@ class EventBus:
 
     # -- subscribing -----------------------------------------------------------------------------------------
 
-    def subscribe(self, name: str, fn: Subscriber, *, subscriber_name: str | None = None) -> None:
+    def subscribe(
+        self,
+        name: str,
+        fn: Subscriber,
+        *,
+        subscriber_name: str | None = None,
+        delivery: BackgroundDelivery | None = None,
+    ) -> None:
         """Call ``fn(event)`` for every ``name`` event; subscribing the same callable again does nothing.
 
         ``subscriber_name`` names it in logs and in ``on_subscriber_error`` (default: its qualified name).
+        With a ``delivery`` (see :meth:`background_delivery`) ``fn`` runs on that delivery's thread instead.
         """
         if not callable(fn):
             raise EventError(f"Subscriber for '{name}' is not callable: {fn!r}")
@@ -271,9 +373,24 @@ class EventBus:
             signal = self._signal(name)
             if key in self._subscriptions:
                 return
-            subscription = _Subscription(self, fn, subscriber_name or _default_subscriber_name(fn))
+            subscription = _Subscription(self, fn, subscriber_name or _default_subscriber_name(fn), delivery)
             self._subscriptions[key] = subscription
             signal.connect(subscription.receiver, weak=False)
+
+    def background_delivery(self, subscriber_name: str, maxsize: int = 1000) -> BackgroundDelivery:
+        """A new queue of at most ``maxsize`` events with its own thread, closed by :meth:`close`."""
+        delivery = BackgroundDelivery(self, subscriber_name, maxsize)
+        with self._lock:
+            self._deliveries.append(delivery)
+        return delivery
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what background subscribers have queued (up to ``timeout`` seconds in all) and stop them."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            deliveries = list(self._deliveries)
+        for delivery in deliveries:
+            delivery.close(max(deadline - time.monotonic(), 0.0))
 
     def unsubscribe(self, name: str, fn: Subscriber) -> None:
         """Stop calling ``fn`` for ``name``; a callable that is not subscribed is ignored."""

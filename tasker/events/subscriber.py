@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from tasker.errors import EventError
 
@@ -75,6 +75,10 @@ class BaseSubscriber:
 
     #: Events this subscriber handles; instances may add more (``events=``, e.g. from YAML).
     subscribe_to: ClassVar[tuple[str, ...]] = ()
+    #: ``"sync"``: handled in the publishing thread, in order with the engine. ``"background"``: queued (at most
+    #: ``queue_size`` events, the rest dropped and counted) and handled, in order, on this subscriber's own thread.
+    delivery: ClassVar[Literal["sync", "background"]] = "sync"
+    queue_size: ClassVar[int] = 1000
 
     def __init__(
         self,
@@ -119,8 +123,9 @@ class BaseSubscriber:
             if self.should_process_event(event_name):
                 bus.catalog.spec(event_name)  # an unknown name (a typo?) is the more useful error: first
         handlers = self.event_handlers()  # raises before anything is subscribed
+        delivery = bus.background_delivery(self.name, self.queue_size) if self.delivery == "background" else None
         for event_name, handler in handlers.items():
-            bus.subscribe(event_name, handler, subscriber_name=self.name)
+            bus.subscribe(event_name, handler, subscriber_name=self.name, delivery=delivery)
 
     def unsubscribe(self, bus: EventBus) -> None:
         """Remove every handler of this subscriber from ``bus``."""

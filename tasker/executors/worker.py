@@ -21,9 +21,9 @@ from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 
-from tasker.errors import StoreError, TaskerError
+from tasker.errors import StoreError
 from tasker.metrics.database import Heartbeat
 from tasker.models import Task
 from tasker.models.base import utcnow
@@ -38,7 +38,12 @@ _TASKS = cast(Table, Task.__table__)
 
 
 def claim_next_task(app: Tasker, worker_id: str) -> int | None:
-    """Claim the most overdue runnable task for ``worker_id``; None when there is none."""
+    """Claim the most overdue runnable task for ``worker_id``; None when there is none.
+
+    Among runnable tasks, one that already started goes first, in the order tasks started: a task whose runner
+    died, or whose step waited out a retry backoff, resumes ahead of the backlog that arrived after it instead
+    of waiting for that backlog to drain. Tasks not started yet follow, most overdue (``run_at``) first.
+    """
     now = utcnow()
     lease = now + timedelta(seconds=app.config.execution.step_lease_seconds)
     runnable = or_(
@@ -53,7 +58,7 @@ def claim_next_task(app: Tasker, worker_id: str) -> int | None:
         task_id = session.execute(
             select(_TASKS.c.task_id)
             .where(runnable)
-            .order_by(_TASKS.c.run_at)
+            .order_by(func.coalesce(_TASKS.c.started_at, _TASKS.c.run_at))
             .limit(1)
             .with_for_update(skip_locked=True)
         ).scalar()
@@ -65,6 +70,10 @@ def claim_next_task(app: Tasker, worker_id: str) -> int | None:
             .values(claimed_by=worker_id, claim_expires_at=lease)
         )
         return int(task_id) if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class Worker:
@@ -84,8 +93,11 @@ class Worker:
         self.recovery_interval = recovery_interval
         self.stopping = threading.Event()
         self.passes = 0
+        #: Set when a worker thread could not continue; ``tasker worker`` then exits non-zero.
+        self.failed = False
         self._lock = threading.Lock()
         self._last_recovery = 0.0
+        self._database_down = False
 
     def stop(self, *_: Any) -> None:
         """Stop claiming; running passes finish their current steps and finalize."""
@@ -119,6 +131,14 @@ class Worker:
         return self.passes
 
     def _loop(self, idle: threading.Event | None, deadline: float | None) -> None:
+        try:
+            self._poll(idle, deadline)
+        except BaseException:  # outside any pass: this worker cannot go on, and says so
+            logger.critical("worker %s cannot continue", self.app.worker_id, exc_info=True)
+            self.failed = True
+            self.stop()
+
+    def _poll(self, idle: threading.Event | None, deadline: float | None) -> None:
         worker_id = self.app.worker_id
         while not self.stopping.is_set():
             if deadline is not None and time.monotonic() > deadline:
@@ -126,10 +146,11 @@ class Worker:
             self._recover()
             try:
                 task_id = claim_next_task(self.app, worker_id)
-            except StoreError:
-                logger.warning("worker %s: database unavailable, retrying", worker_id, exc_info=True)
+            except StoreError as exc:
+                self._database_lost(exc)
                 self.stopping.wait(self.poll_interval)
                 continue
+            self._database_back()
             if task_id is None:
                 if idle is not None and not self._work_pending():
                     return
@@ -138,17 +159,38 @@ class Worker:
             self._run_pass(task_id, self.stopping.is_set)
 
     def _run_pass(self, task_id: int, should_stop: Callable[[], bool]) -> None:
+        """One pass; whatever it raises is logged once with the task id and the loop goes on.
+
+        The pass itself releases the task's claim when something escapes it, so another worker may retry it.
+        """
         try:
             status = self.app.run_task(task_id, should_stop=should_stop)
-            logger.info("worker %s: task %s -> %s", self.app.worker_id, task_id, status)
-        except StoreError:  # the database went away mid-pass: the claims expire and the work is retried
-            logger.warning(
-                "worker %s: pass of task %s failed on the database", self.app.worker_id, task_id, exc_info=True
-            )
-        except TaskerError:
+            logger.debug("worker %s: pass of task %s -> %s", self.app.worker_id, task_id, status)
+        except StoreError as exc:  # the database went away mid-pass: the claims expire and the work is retried
+            self._database_lost(exc)
+        except (KeyboardInterrupt, SystemExit) as exc:  # raised by user code in this thread, not a signal
+            logger.warning("worker %s: pass of task %s interrupted by %r", self.app.worker_id, task_id, exc)
+        except BaseException:
             logger.exception("worker %s: pass of task %s failed", self.app.worker_id, task_id)
         with self._lock:
             self.passes += 1
+
+    def _database_lost(self, exc: StoreError) -> None:
+        """One WARNING when the database goes away (tracebacks at DEBUG)."""
+        with self._lock:
+            first, self._database_down = not self._database_down, True
+        if first:
+            logger.warning("worker %s: lost the database, retrying: %s", self.app.worker_id, _first_line(exc))
+        logger.debug("worker %s: database error", self.app.worker_id, exc_info=exc)
+
+    def _database_back(self) -> None:
+        """One INFO when the database is reachable again."""
+        if not self._database_down:
+            return
+        with self._lock:
+            back, self._database_down = self._database_down, False
+        if back:
+            logger.info("worker %s: the database is reachable again", self.app.worker_id)
 
     def _recover(self) -> None:
         now = time.monotonic()
@@ -158,8 +200,8 @@ class Worker:
             self._last_recovery = now
         try:
             self.app.recover_expired_claims()
-        except StoreError:
-            logger.warning("worker %s: could not recover expired claims", self.app.worker_id, exc_info=True)
+        except StoreError as exc:
+            self._database_lost(exc)
 
     def _work_pending(self) -> bool:
         """Whether any task is still unfinished (pending later, or in progress elsewhere)."""

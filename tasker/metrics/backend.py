@@ -55,6 +55,8 @@ _STEP_RETRIES = "tasker_step_retries_total"
 _STEP_RETRIES_EXHAUSTED = "tasker_step_retries_exhausted_total"
 _STEP_TIMEOUTS = "tasker_step_timeouts_total"
 _SUBSCRIBER_ERRORS = "tasker_event_subscriber_errors_total"
+_SUBSCRIBER_SLOW = "tasker_event_subscriber_slow_total"
+_EVENTS_DROPPED = "tasker_events_dropped_total"
 
 
 class CounterInstrument(Protocol):
@@ -328,9 +330,19 @@ class MetricsBackend:
             self._families[_STEP_RETRIES_EXHAUSTED].child((namespace, task, version, step)).inc()
 
     def step_timed_out(self, namespace: str, task: str, version: str, step: str) -> None:
-        """A step's lease expired while it ran (its worker died or hung); it was recovered as LeaseExpired."""
+        """A step attempt timed out: it ran past its timeout, or its lease expired (its worker died or hung)."""
         if self._enabled:
             self._families[_STEP_TIMEOUTS].child((namespace, task, version, step)).inc()
+
+    def subscriber_slow(self, subscriber: str, event: str) -> None:
+        """A synchronous subscriber took longer than the slow threshold."""
+        if self._enabled:
+            self._families[_SUBSCRIBER_SLOW].child((subscriber, event)).inc()
+
+    def event_dropped(self, subscriber: str, event: str) -> None:
+        """A background subscriber's queue was full: the event was dropped for it."""
+        if self._enabled:
+            self._families[_EVENTS_DROPPED].child((subscriber, event)).inc()
 
     def subscriber_error(self, subscriber: str, event: str) -> None:
         """An event subscriber raised while handling ``event``."""

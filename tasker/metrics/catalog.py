@@ -94,13 +94,26 @@ ENGINE_METRICS: Mapping[str, MetricSpec] = _catalog(
     MetricSpec(
         "tasker_step_timeouts_total",
         "counter",
-        "Step attempts whose worker stopped renewing the lease (died or hung), recovered as LeaseExpired.",
+        "Step attempts that timed out: ran past their timeout (StepTimeoutError), or their worker stopped "
+        "renewing the lease (died or hung; recovered as LeaseExpired).",
         (*_TASK, "step"),
     ),
     MetricSpec(
         "tasker_event_subscriber_errors_total",
         "counter",
         "Exceptions raised by event subscribers (the workflow carried on).",
+        ("subscriber", "event"),
+    ),
+    MetricSpec(
+        "tasker_event_subscriber_slow_total",
+        "counter",
+        "Synchronous subscriber deliveries slower than events.slow_subscriber_seconds.",
+        ("subscriber", "event"),
+    ),
+    MetricSpec(
+        "tasker_events_dropped_total",
+        "counter",
+        "Events dropped because a background subscriber's queue was full.",
         ("subscriber", "event"),
     ),
     MetricSpec(

@@ -180,8 +180,11 @@ class Heartbeat:
             session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.last_seen_at < now - FORGET_AFTER))
 
     def start(self) -> Heartbeat:
-        """Beat now and then every ``interval`` seconds until :meth:`stop`."""
-        self.beat()
+        """Beat now and then every ``interval`` seconds until :meth:`stop` (a database outage is retried)."""
+        try:
+            self.beat()
+        except TaskerError:
+            logger.warning("heartbeat of %s failed; retrying", self.worker_id, exc_info=True)
         self._thread = threading.Thread(target=self._run, name="tasker-heartbeat", daemon=True)
         self._thread.start()
         return self

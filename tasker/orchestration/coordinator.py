@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 
-from tasker.errors import InvalidStateTransition, TaskNotFoundError
+from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError
 from tasker.models import Task, WorkflowStep
 from tasker.models.base import utcnow
 from tasker.models.queries import find_task
@@ -50,6 +50,13 @@ _UNRESERVE = (
     update(_STEPS)
     .where(_STEPS.c.in_process.is_(True), _STEPS.c.status.in_((PENDING, ERROR)), _STEPS.c.lease_expires_at < NOW)
     .values(in_process=False, claimed_by=None, lease_expires_at=None)
+)
+#: An interrupted pass hands its task back: expired now, so any worker may claim it at once.
+_TASKS = cast(Table, Task.__table__)
+_RELEASE_CLAIM = (
+    update(_TASKS)
+    .where(_TASKS.c.task_id == bindparam("b_id"), _TASKS.c.status.in_((PENDING, IN_PROGRESS)))
+    .values(claimed_by=None, claim_expires_at=bindparam("b_now"))
 )
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
 
@@ -99,15 +106,33 @@ class Coordinator:
         """One orchestration pass; returns the task's status afterwards.
 
         ``should_stop`` is checked between iterations: when it turns true (a worker shutting down) the
-        pass finalizes early and the task goes back to pending for another runner.
+        pass finalizes early and the task goes back to pending for another runner. The task's claim is
+        renewed for as long as the pass runs; whatever escapes the pass (an interruption, a database
+        error) releases it at once, so another runner can take the task without waiting for its lease.
         """
         task = self.load_task(task_id)
-        with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
-            return self._pass(task, should_stop)
-
-    def _pass(self, task: TaskInfo, should_stop: Callable[[], bool] | None) -> str:
         if task.status in TERMINAL_TASK_STATES:
             return task.status
+        leases = self.steps.leases
+        leases.hold_task(task_id)
+        try:
+            with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
+                return self._pass(task, should_stop)
+        except BaseException:
+            self._release_claim(task_id)
+            raise
+        finally:
+            leases.release_task(task_id)
+
+    def _release_claim(self, task_id: int) -> None:
+        """Make an unfinished task claimable again now (best effort: the lease expires anyway)."""
+        try:
+            with self.rt.db.connection() as connection:
+                connection.execute(_RELEASE_CLAIM, {"b_id": task_id, "b_now": utcnow()})
+        except StoreError:
+            logger.debug("could not release the claim on task %s", task_id, exc_info=True)
+
+    def _pass(self, task: TaskInfo, should_stop: Callable[[], bool] | None) -> str:
         self.recover_expired_claims(task)
         if not self._start(task):
             return task.status
@@ -196,7 +221,7 @@ class Coordinator:
             task.started_at = task.started_at or now
             task.status = IN_PROGRESS
             self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
-            logger.info("task %s (%s) started", task.task_id, task.name)
+            logger.info("task %s (%s) started", task.task_id, task.full_name)
             self._publish_task(task, written, "started", None, task_context=task.context)
         return True
 
@@ -257,7 +282,7 @@ class Coordinator:
             return None
         duration = (now - task.created_at).total_seconds()
         self.rt.metrics.task_finished(*task.labels, COMPLETE, duration)
-        logger.info("task %s (%s) complete in %.3fs", task.task_id, task.name, duration)
+        logger.info("task %s (%s) complete in %.3fs", task.task_id, task.full_name, duration)
         task.status = COMPLETE
         self._publish_task(task, written, "completed", ctx)
         return COMPLETE
@@ -280,7 +305,9 @@ class Coordinator:
             )
         duration = (now - task.created_at).total_seconds()
         self.rt.metrics.task_finished(*task.labels, ERROR, duration)
-        logger.warning("task %s (%s) failed: steps in error %s", task.task_id, task.name, error_steps)
+        logger.info(
+            "task %s (%s) error in %.3fs: steps in error %s", task.task_id, task.full_name, duration, error_steps
+        )
         task.status = ERROR
         self._publish_task(task, written, "failed", ctx, error_message="steps_in_error_state", error_steps=error_steps)
         return ERROR
@@ -293,7 +320,7 @@ class Coordinator:
         if written is None:
             return None
         task.status = PENDING
-        logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.name, reason, delay)
+        logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.full_name, reason, delay)
         self._publish_task(task, written, "pending_transition", ctx, reason=reason)
         self.rt.events.emit(
             "workflow.task_reenqueue_delayed" if delay > 0 else "workflow.task_reenqueue_requested",

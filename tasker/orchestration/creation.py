@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tasker.config import EngineConfig
+from tasker.encoding import check_json, json_size
 from tasker.errors import ConfigurationError, StoreError, ValidationError
 from tasker.models import (
     DependentSystem,
@@ -85,6 +86,19 @@ def identity_options(request: TaskRequest, requested_at: datetime) -> dict[str, 
         "bypass_steps": request.bypass_steps,
         "requested_at": requested_at.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def validate_request(template: TaskTemplate, request: TaskRequest, max_context_bytes: int) -> None:
+    """Everything checked before any row is written: JSON-encodable values, context size and schema."""
+    for field in ("context", "tags", "bypass_steps"):
+        check_json(getattr(request, field), field)
+    size = json_size(request.context)
+    if size > max_context_bytes:
+        raise ValidationError(
+            f"context is {size} bytes as JSON, over the maximum of {max_context_bytes} (engine.max_context_bytes)",
+            field="context",
+        )
+    validate_context(template, request.context)
 
 
 def validate_context(template: TaskTemplate, context: Mapping[str, Any]) -> None:
@@ -269,7 +283,7 @@ def insert_task(
             "in_process": False,
             "processed": False,
             "attempts": 0,
-            "inputs": request.context,
+            "inputs": {},  # the context is stored once, on the task
             "results": {},
             "skippable": s.skippable,
             "unsatisfied_parents": len(s.all_dependencies()),

@@ -60,6 +60,11 @@ class TaskInfo:
         return f"{self.namespace}.{self.name}"
 
     @property
+    def full_name(self) -> str:
+        """``namespace.name@version``."""
+        return f"{self.namespace}.{self.name}@{self.version}"
+
+    @property
     def labels(self) -> tuple[str, str, str]:
         """(namespace, task, version) metric labels."""
         return (self.namespace, self.name, self.version)

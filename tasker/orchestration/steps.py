@@ -8,21 +8,25 @@ and the next retry time), so no database transaction is held open while user cod
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import dataclasses
 import logging
 import secrets
+import threading
 import time
 import traceback
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.exc import StatementError
 
-from tasker.errors import PermanentError, RetryableError
-from tasker.handlers.base import StepHandler
+from tasker.encoding import check_json, safe_text
+from tasker.errors import EncodingError, PermanentError, RetryableError, StepError, StepTimeoutError
+from tasker.handlers.base import EventSink
 from tasker.models import WorkflowStep
 from tasker.models.base import utcnow
 from tasker.orchestration.leases import LeaseKeeper
@@ -33,6 +37,7 @@ from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
 from tasker.telemetry.conventions import error_type
 from tasker.telemetry.logs import bind_step
+from tasker.templates import StepTemplate
 from tasker.views import StepSequence, StepView, TaskView
 
 logger = logging.getLogger(__name__)
@@ -63,6 +68,38 @@ class StepOutcome:
     blocked: bool = False  # the step can no longer run (retries exhausted or permanent failure)
 
 
+#: Failures a handler means (or the engine decides): logged as one line, without a traceback.
+_EXPECTED_FAILURES = (StepError, EncodingError, asyncio.CancelledError, GeneratorExit, KeyboardInterrupt, SystemExit)
+
+
+def invoke_handler(
+    template_step: StepTemplate, task: TaskView, sequence: StepSequence, step: StepView, sink: EventSink
+) -> None:
+    """Run one step's handler: build it, call ``process()``, store its output on ``step.results``.
+
+    The one place the engine calls step code. The results must encode as JSON (:func:`check_json`); a value
+    that does not fails the step with an :class:`EncodingError` naming the step and the key path. Custom
+    events the handler publishes go to ``sink``, their payloads checked the same way.
+    """
+
+    def publish(name: str, payload: Mapping[str, Any]) -> None:
+        check_json(dict(payload), f"{name} payload")
+        sink(name, payload)
+
+    handler = template_step.handler(template_step.handler_config)
+    handler.bind_event_sink(publish)
+    try:
+        initial = step.results
+        output = handler.process(task, sequence, step)
+        handler.process_results(step, output, initial)
+    finally:
+        handler.bind_event_sink(None)
+    try:
+        check_json(step.results, "results")
+    except EncodingError as exc:
+        raise EncodingError(f"step {step.name}: {exc}", path=exc.path) from None
+
+
 class _ClaimLost(Exception):
     """Another runner claimed or changed the step first."""
 
@@ -80,6 +117,8 @@ class StepExecutor:
         self.rt = runtime
         self._pool: ThreadPoolExecutor | None = None
         self.leases = LeaseKeeper(runtime.db, runtime.config.execution.step_lease_seconds)
+        #: Unexpected exception classes whose traceback was logged already (once each).
+        self._traced: set[str] = set()
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -148,15 +187,33 @@ class StepExecutor:
         """Claim and run one step; None when another runner got it first.
 
         ``dispatched_token`` runs a step reserved by :meth:`mark_dispatched` (only the holder of the token may).
+        From the claim to the recorded outcome the claim's lease is renewed, whatever subscribers and the
+        handler do meanwhile. A ``KeyboardInterrupt``/``SystemExit`` (from the handler or a subscriber) is
+        recorded as a failed attempt, releasing the step at once, and then re-raised.
         """
         token = dispatched_token or f"{self.rt.worker_id}/{secrets.token_hex(4)}"
         try:
-            claimed = self._claim(task, row, token, dispatched=dispatched_token is not None)
+            view, retry = self._claim(task, row, token, dispatched=dispatched_token is not None)
         except _ClaimLost:
             return None
-        view, retry = claimed
         bind_step(view.name, view.attempts + 1)  # this attempt's log records name it (own context per step)
-        template_step = task.step_template(view.name)
+        self.leases.hold(token)
+        started = time.perf_counter()
+        try:
+            self._announce(task, view, retry)
+            error = self._run_handler(task, task_view, view)
+        except BaseException as exc:  # an interruption: record the attempt, release the claim, re-raise
+            self.leases.release(token)
+            self._record_failure(task, view, token, exc, time.perf_counter() - started)
+            raise
+        self.leases.release(token)
+        duration = time.perf_counter() - started
+        if error is not None:
+            return self._record_failure(task, view, token, error, duration)
+        return self._record_success(task, view, token, duration)
+
+    def _announce(self, task: TaskInfo, view: StepView, retry: Transition | None) -> None:
+        """Publish what happens before the handler runs (retry, execution requested, before handle)."""
         events = self.rt.events
         if retry is not None:
             self.rt.metrics.step_retried(*task.labels, view.name)
@@ -175,24 +232,63 @@ class StepExecutor:
                 task, view, "started", step_dependencies=list(view.parent_names), step_inputs=view.inputs
             ),
         )
-        sequence = StepSequence([view], lambda name: self._load_step(task, name), lambda: self._load_all(task))
-        initial = view.results
         events.emit("step.before_handle", lambda: step_payload(task, view, "before_handle"))
-        started = time.perf_counter()
-        handler: StepHandler | None = None
-        self.leases.hold(token)
-        try:
-            handler = template_step.handler(template_step.handler_config)
-            handler.bind_event_sink(self.rt.events.publish)
-            output = handler.process(task_view, sequence, view)
-            handler.process_results(view, output, initial)
-        except Exception as exc:  # any handler failure (construction included) is a step failure
-            return self._record_failure(task, view, token, exc, time.perf_counter() - started)
-        finally:
-            self.leases.release(token)
-            if handler is not None:
-                handler.bind_event_sink(None)
-        return self._record_success(task, view, token, time.perf_counter() - started)
+
+    def _run_handler(self, task: TaskInfo, task_view: TaskView, view: StepView) -> BaseException | None:
+        """Run the step's handler (within its timeout, if any); the failure it ended with, or None.
+
+        ``KeyboardInterrupt``/``SystemExit`` propagate. With a timeout the handler runs in a thread of its own
+        on a copy of the step, so that at the deadline the step can be failed and its slot freed while the
+        abandoned run goes on; whatever that run returns later is discarded.
+        """
+        template_step = task.step_template(view.name)
+        sequence = StepSequence([view], lambda name: self._load_step(task, name), lambda: self._load_all(task))
+        timeout = template_step.timeout_seconds or self.rt.config.execution.step_timeout_seconds
+        if timeout is None:
+            try:
+                invoke_handler(template_step, task_view, sequence, view, self.rt.events.publish)
+            except (Exception, asyncio.CancelledError, GeneratorExit) as exc:
+                return exc
+            return None
+        view.deadline = utcnow() + timedelta(seconds=timeout)
+        attempt = dataclasses.replace(view)
+        outcome: list[BaseException | None] = []
+        lock = threading.Lock()
+
+        def run() -> None:
+            try:
+                invoke_handler(template_step, task_view, sequence, attempt, self.rt.events.publish)
+                error: BaseException | None = None
+            except BaseException as exc:  # handed to the engine's thread, or discarded when late
+                error = exc
+            with lock:
+                outcome.append(error)
+                late = len(outcome) > 1
+            if late:
+                logger.warning(
+                    "step %s of task %s: run abandoned after its timeout ended (%s): result discarded",
+                    view.name, task.task_id, "failed" if error else "succeeded",
+                )  # fmt: skip
+
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(run,), name=f"tasker-step-{view.step_id}", daemon=True
+        )
+        thread.start()
+        thread.join(timeout)
+        with lock:
+            if not outcome:
+                outcome.extend((None, None))  # marks the run abandoned: its own append comes late
+                timed_out = True
+            else:
+                timed_out = False
+        if timed_out:
+            self.rt.metrics.step_timed_out(*task.labels, view.name)
+            return StepTimeoutError(view.name, timeout)
+        error = outcome[0]
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            raise error
+        view.results = attempt.results
+        return error
 
     def _claim(self, task: TaskInfo, row: Any, token: str, dispatched: bool) -> tuple[StepView, Transition | None]:
         now = utcnow()
@@ -271,13 +367,7 @@ class StepExecutor:
             "next_retry_at": None,
         }
         meta = {"attempt_number": attempts, "execution_duration": round(duration, 6)}
-        try:
-            finished = self._finish(task, view, token, COMPLETE, meta, values)
-        except StatementError as exc:
-            if not isinstance(exc.orig, (TypeError, ValueError)):
-                raise
-            error = TypeError(f"step results are not JSON serialisable: {exc.orig}")
-            return self._record_failure(task, view, token, error, duration)
+        finished = self._finish(task, view, token, COMPLETE, meta, values)
         if not finished:
             return StepOutcome(view, "lost")
         view.attempts, view.status, view.processed, view.processed_at = attempts, COMPLETE, True, end
@@ -297,11 +387,11 @@ class StepExecutor:
         return StepOutcome(view, COMPLETE)
 
     def _record_failure(
-        self, task: TaskInfo, view: StepView, token: str, exc: Exception, duration: float
+        self, task: TaskInfo, view: StepView, token: str, exc: BaseException, duration: float
     ) -> StepOutcome:
         end = utcnow()
         attempts = view.attempts + 1
-        permanent = isinstance(exc, PermanentError)
+        permanent = isinstance(exc, (PermanentError, EncodingError))
         retryable = view.retryable and not permanent
         exhausted = attempts >= view.retry_limit
         will_retry = retryable and not exhausted
@@ -313,10 +403,14 @@ class StepExecutor:
         else:
             backoff = backoff_cfg.calculate_backoff_seconds(attempts, self.rt.rng)
         next_retry_at: datetime | None = end + timedelta(seconds=backoff) if will_retry else None
-        error_message = str(exc) or type(exc).__name__
-        backtrace = format_backtrace(exc)
+        error_message = safe_text(str(exc) or type(exc).__name__)
+        backtrace = safe_text(format_backtrace(exc))
         partial = view.results
         results: dict[str, Any] = dict(partial) if isinstance(partial, dict) else {"partial_results": partial}
+        try:
+            check_json(results, "results")
+        except EncodingError:  # the partial results cannot be stored: keep only the error
+            results = {}
         results.update(error=error_message, error_class=type(exc).__name__, backtrace=backtrace)
         error_code = exc.error_code if isinstance(exc, PermanentError) else None
         if error_code:
@@ -341,11 +435,7 @@ class StepExecutor:
             "error_class": type(exc).__name__,
             "backoff_until": iso(next_retry_at),
         }
-        try:
-            finished = self._finish(task, view, token, ERROR, meta, values)
-        except StatementError:  # the partial results themselves are not serialisable
-            values["results"] = {k: v for k, v in results.items() if k in ("error", "error_class", "backtrace")}
-            finished = self._finish(task, view, token, ERROR, meta, values)
+        finished = self._finish(task, view, token, ERROR, meta, values)
         if not finished:
             return StepOutcome(view, "lost")
         view.attempts, view.status, view.results, view.retryable = (
@@ -359,10 +449,7 @@ class StepExecutor:
         self.rt.metrics.step_executed(*task.labels, view.name, ERROR, duration)
         if self.rt.otel is not None:
             self.rt.otel.processed(task.destination, duration, error_type(exc))
-        logger.error(
-            "step %s of task %s failed (attempt %d/%d): %s",
-            view.name, task.task_id, attempts, view.retry_limit, error_message, exc_info=exc,
-        )  # fmt: skip
+        self._log_failure(task, view, exc, error_message, next_retry_at)
         events = self.rt.events
         events.emit(
             "step.failed",
@@ -392,6 +479,23 @@ class StepExecutor:
                 lambda: step_payload(task, view, "max_retries_reached", error_message=error_message),
             )
         return StepOutcome(view, ERROR, blocked=not will_retry)
+
+    def _log_failure(
+        self, task: TaskInfo, view: StepView, exc: BaseException, message: str, next_retry_at: datetime | None
+    ) -> None:
+        """One WARNING line per failed attempt; the traceback of an unexpected exception class once, at ERROR."""
+        line = "step %s of task %s failed (attempt %d/%d): %s: %s%s"
+        args = (
+            view.name, task.task_id, view.attempts, view.retry_limit, type(exc).__name__, message,
+            f"; retry at {iso(next_retry_at)}" if next_retry_at is not None else "",
+        )  # fmt: skip
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if isinstance(exc, _EXPECTED_FAILURES) or kind in self._traced:
+            logger.warning(line, *args)
+            logger.debug("traceback of the failure of step %s of task %s", view.name, task.task_id, exc_info=exc)
+        else:
+            self._traced.add(kind)
+            logger.error(line, *args, exc_info=exc)
 
     # -- lazy sequence loading ---------------------------------------------------------------------
 

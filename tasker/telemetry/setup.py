@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,12 +58,13 @@ def _otlp(config: TelemetryConfig, signal: str) -> Any:
         ) from exc
     factory = getattr(module, "OTLPSpanExporter" if signal == "trace" else "OTLPMetricExporter")
     endpoint = config.otlp_endpoint
+    timeout = config.export_timeout_seconds  # bounds each export, retries included
     if endpoint is None:  # the exporter's own default / OTEL_EXPORTER_OTLP_* environment variables
-        return factory()
+        return factory(timeout=timeout)
     if config.otlp_protocol == "http/protobuf" and urlsplit(endpoint).path in ("", "/"):
         # a collector base URL, like OTEL_EXPORTER_OTLP_ENDPOINT
         endpoint = endpoint.rstrip("/") + ("/v1/traces" if signal == "trace" else "/v1/metrics")
-    return factory(endpoint=endpoint)
+    return factory(endpoint=endpoint, timeout=timeout)
 
 
 def build_exporter(config: TelemetryConfig) -> SpanExporter | None:
@@ -77,7 +79,7 @@ def build_exporter(config: TelemetryConfig) -> SpanExporter | None:
 
 def build_span_processor(config: TelemetryConfig, exporter: SpanExporter) -> SpanProcessor:
     """A BatchSpanProcessor for ``exporter``, behind the tail sampler when ``tail_sampling.enabled``."""
-    processor: SpanProcessor = BatchSpanProcessor(exporter)
+    processor: SpanProcessor = BatchSpanProcessor(exporter, export_timeout_millis=config.export_timeout_seconds * 1000)
     tail = config.tail_sampling
     if tail.enabled:
         processor = TailSamplingProcessor(
@@ -138,6 +140,7 @@ class AppTelemetry:
     subscriber: TelemetrySubscriber
     #: The global MeterProvider: the process's own, or the one installed for ``exporter: otlp`` (else None).
     meter_provider: otel_metrics.MeterProvider | None = None
+    export_timeout_seconds: float = 5.0
     closed: bool = False
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -147,12 +150,28 @@ class AppTelemetry:
         return (bool(flush(timeout_millis)) if callable(flush) else True) and flushed
 
     def shutdown(self) -> None:
-        """End spans left open and flush (idempotent); the global providers shut down at interpreter exit."""
+        """End spans left open and export what is queued, within the export timeout (idempotent).
+
+        The global providers themselves shut down at interpreter exit: other code of the process uses them too.
+        """
         if self.closed:
             return
         self.closed = True
         self.subscriber.close()
-        self.force_flush()
+        # A dead collector must not hold the app's shutdown longer than one export timeout: the flush runs in a
+        # thread we stop waiting for.
+        flushing = threading.Thread(
+            target=self.force_flush,
+            args=(int(self.export_timeout_seconds * 1000),),
+            name="tasker-telemetry-flush",
+            daemon=True,
+        )
+        flushing.start()
+        flushing.join(self.export_timeout_seconds)
+        if flushing.is_alive():
+            logger.warning(
+                "telemetry: spans not exported within %gs (collector unreachable?)", self.export_timeout_seconds
+            )
 
 
 def app_telemetry(config: TelemetryConfig, events: EventBus) -> AppTelemetry | None:
@@ -173,4 +192,4 @@ def app_telemetry(config: TelemetryConfig, events: EventBus) -> AppTelemetry | N
             otel_metrics.set_meter_provider(meter_provider)
     subscriber = TelemetrySubscriber(provider, propagation=config.propagation, masker=events.masker)
     events.subscribe_subscriber(subscriber)
-    return AppTelemetry(provider, subscriber, meter_provider)
+    return AppTelemetry(provider, subscriber, meter_provider, config.export_timeout_seconds)

@@ -50,7 +50,7 @@ class StepTemplate(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=128)
     description: str | None = None
     handler_class: str
     handler_config: dict[str, Any] = Field(default_factory=dict)
@@ -60,7 +60,9 @@ class StepTemplate(BaseModel):
     default_retry_limit: int = Field(default=3, ge=1)
     """Maximum total attempts (the first run included)."""
     skippable: bool = False
-    dependent_system: str | None = None
+    dependent_system: str | None = Field(default=None, max_length=64)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    """Seconds an attempt may run before it fails with ``StepTimeoutError`` (None: the config default)."""
     custom_events: list[CustomEventSpec] = Field(default_factory=list)
 
     _handler: type[StepHandler] | None = PrivateAttr(default=None)
@@ -115,11 +117,12 @@ class TaskTemplate(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    name: str = Field(min_length=1)
-    namespace_name: str = Field(default="default", min_length=1)
-    version: str = "0.1.0"
+    # Maximum lengths are the sizes of the catalog columns that store them (tasker.models.catalog).
+    name: str = Field(min_length=1, max_length=64)
+    namespace_name: str = Field(default="default", min_length=1, max_length=64)
+    version: str = Field(default="0.1.0", max_length=16)
     description: str | None = None
-    default_dependent_system: str | None = None
+    default_dependent_system: str | None = Field(default=None, max_length=64)
     named_steps: list[str] | None = None
     context_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     step_templates: list[StepTemplate] = Field(min_length=1)

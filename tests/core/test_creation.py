@@ -103,7 +103,7 @@ def test_create_task_writes_task_steps_and_edges(app: Tasker) -> None:
     for name, step in steps.items():
         assert (step.retry_limit, step.retryable, step.skippable) == expected[name], name
         assert step.status == "pending" and step.attempts == 0
-        assert step.inputs == ctx and step.results == {}
+        assert step.inputs == {} and step.results == {}  # the context is stored once, on the task
         assert step.processed is False and step.in_process is False
         assert step.processed_at is None and step.last_attempted_at is None
     ids = {name: s.workflow_step_id for name, s in steps.items()}

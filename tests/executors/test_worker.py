@@ -9,9 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 from tasker import Tasker, TaskRequest
 from tasker.executors import Worker, claim_next_task
 from tests.support.handlers import calls, read_log, template
+from tests.support.processes import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FILE_RECORD = "tests.support.handlers:FileRecord"
@@ -106,27 +106,9 @@ def start_worker(url: str, config: dict[str, Any], tmpl: dict[str, Any], concurr
     return proc
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def worker_procs() -> Iterator[list[subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_sigkill_mid_step_loses_nothing(
-    database_url: str, make_app: Callable[..., Tasker], tmp_path: Path, worker_procs: list[subprocess.Popen[str]]
+    database_url: str, make_app: Callable[..., Tasker], tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
     log = str(tmp_path / "calls.log")
     config = {"backoff": {"max_backoff_seconds": 0}, "execution": {"step_lease_seconds": 1.5}}
@@ -137,12 +119,12 @@ def test_sigkill_mid_step_loses_nothing(
     app.register_task_template(tmpl)
     task = app.create_task(TaskRequest(name="slow", version="1.0.0", context={"x": 1}))
     victim = start_worker(database_url, config, tmpl)
-    worker_procs.append(victim)
+    procs.append(victim)
     wait_for(lambda: os.path.exists(log) and any(e[0] == "start" for e in read_log(log)))
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     survivor = start_worker(database_url, config, tmpl)
-    worker_procs.append(survivor)
+    procs.append(survivor)
     wait_for(lambda: app.get_task(task.task_id).status == "complete", timeout=90)
     events = read_log(log)
     ends = Counter((e[2], e[4]) for e in events if e[0] == "end")
@@ -156,7 +138,7 @@ def test_sigkill_mid_step_loses_nothing(
 
 @pytest.mark.slow
 def test_sigterm_finishes_the_running_step_and_exits(
-    database_url: str, make_app: Callable[..., Tasker], tmp_path: Path, worker_procs: list[subprocess.Popen[str]]
+    database_url: str, make_app: Callable[..., Tasker], tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
     log = str(tmp_path / "calls.log")
     config = {"backoff": {"max_backoff_seconds": 0}}
@@ -167,7 +149,7 @@ def test_sigterm_finishes_the_running_step_and_exits(
     app.register_task_template(tmpl)
     task = app.create_task(TaskRequest(name="chain", version="1.0.0", context={"x": 1}))
     proc = start_worker(database_url, config, tmpl)
-    worker_procs.append(proc)
+    procs.append(proc)
     wait_for(lambda: os.path.exists(log) and any(e[0] == "start" for e in read_log(log)))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
@@ -204,7 +186,7 @@ def test_tasker_worker_command_runs_tasks_and_stops_on_sigterm(
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_processes_running_passes_of_the_same_tasks_never_run_a_step_twice(
-    pg_schema: str, tmp_path: Path, worker_procs: list[subprocess.Popen[str]]
+    pg_schema: str, tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
     from tests.conftest import truncate_all
 
@@ -222,12 +204,12 @@ def test_two_processes_running_passes_of_the_same_tasks_never_run_a_step_twice(
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        worker_procs.append(proc)
-    for proc in worker_procs:
+        procs.append(proc)
+    for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write("go\n")
         proc.stdin.flush()
-    for proc in worker_procs:
+    for proc in procs:
         assert proc.wait(timeout=120) == 0
     assert {producer.get_task(i).status for i in ids} == {"complete"}
     events = read_log(log)

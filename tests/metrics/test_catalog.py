@@ -23,6 +23,8 @@ def test_catalog_contents() -> None:
         "tasker_step_retries_exhausted_total": ("counter", (*TASK_LABELS, "step")),
         "tasker_step_timeouts_total": ("counter", (*TASK_LABELS, "step")),
         "tasker_event_subscriber_errors_total": ("counter", ("subscriber", "event")),
+        "tasker_event_subscriber_slow_total": ("counter", ("subscriber", "event")),
+        "tasker_events_dropped_total": ("counter", ("subscriber", "event")),
         "tasker_tasks": ("gauge", (*TASK_LABELS, "status")),
         "tasker_tasks_in_progress": ("gauge", TASK_LABELS),
         "tasker_steps": ("gauge", ("status",)),
