@@ -161,7 +161,7 @@ class Database:
         """The Alembic revision the database is at (None when never migrated)."""
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as connection:
+        with untraced(), self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     def check_ready(self) -> None:
@@ -184,7 +184,8 @@ class Database:
 
     def table_names(self) -> list[str]:
         """Tables present in the database."""
-        return sorted(inspect(self.engine).get_table_names())
+        with untraced():
+            return sorted(inspect(self.engine).get_table_names())
 
     def dispose(self) -> None:
         """Close every pooled connection."""
