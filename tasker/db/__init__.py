@@ -175,7 +175,9 @@ class Database:
             raise StoreError(f"cannot reach the database at {self.safe_url}: {reason}") from exc
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         if current != head:
-            raise StoreError(f"schema is not migrated: run tasker db upgrade (at {current or 'nothing'}, latest {head})")
+            raise StoreError(
+                f"schema is not migrated: run tasker db upgrade (at {current or 'nothing'}, latest {head})"
+            )
 
     @property
     def safe_url(self) -> str:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 
 from tasker.errors import StoreError
 from tasker.metrics.database import Heartbeat
@@ -40,9 +40,9 @@ _TASKS = cast(Table, Task.__table__)
 def claim_next_task(app: Tasker, worker_id: str) -> int | None:
     """Claim the most overdue runnable task for ``worker_id``; None when there is none.
 
-    Among runnable tasks, one that already started goes first, in the order tasks started: a task whose runner
-    died, or whose step waited out a retry backoff, resumes ahead of the backlog that arrived after it instead
-    of waiting for that backlog to drain. Tasks not started yet follow, most overdue (``run_at``) first.
+    Runnable tasks are taken oldest first (by creation): a task whose runner died, or whose step waited out a
+    retry backoff, keeps its place ahead of the tasks that arrived after it instead of waiting for that backlog
+    to drain; among tasks created together, the most overdue goes first.
     """
     now = utcnow()
     lease = now + timedelta(seconds=app.config.execution.step_lease_seconds)
@@ -58,7 +58,7 @@ def claim_next_task(app: Tasker, worker_id: str) -> int | None:
         task_id = session.execute(
             select(_TASKS.c.task_id)
             .where(runnable)
-            .order_by(func.coalesce(_TASKS.c.started_at, _TASKS.c.run_at))
+            .order_by(_TASKS.c.created_at, _TASKS.c.run_at, _TASKS.c.task_id)
             .limit(1)
             .with_for_update(skip_locked=True)
         ).scalar()

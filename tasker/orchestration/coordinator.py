@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 
-from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError
+from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError, TemplateNotFoundError
 from tasker.models import Task, WorkflowStep
 from tasker.models.base import utcnow
 from tasker.models.queries import find_task
@@ -386,7 +386,10 @@ class Coordinator:
                     recovered.append((row, attempts, results))
         for row, attempts, results in recovered:
             logger.warning("step %s of task %s recovered after its lease expired", row.name, row.task_id)
-            info = task or self.load_task(row.task_id)
+            try:
+                info = task or self.load_task(row.task_id)
+            except TemplateNotFoundError:  # a task of templates another worker pool runs: recovered, not announced
+                continue
             view = step_view(row, info.parents(row.name))
             view.attempts, view.status, view.results = attempts, ERROR, results
             self.rt.metrics.step_executed(*info.labels, view.name, ERROR, 0.0)

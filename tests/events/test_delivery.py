@@ -87,9 +87,7 @@ def test_shutdown_delivers_what_is_queued(tmp_path: Path) -> None:
     assert got == list(range(50))
 
 
-def test_a_slow_synchronous_subscriber_is_logged_and_counted(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_slow_synchronous_subscriber_is_logged_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     app = Tasker(f"sqlite:///{tmp_path}/slow.db", config={**FAST_CONFIG, "events": {"slow_subscriber_seconds": 0.05}})
     app.migrate()
     app.register_task_template(template("diamond"))
@@ -98,6 +96,8 @@ def test_a_slow_synchronous_subscriber_is_logged_and_counted(
     with caplog.at_level(logging.WARNING, logger="tasker.events.publisher"):
         assert app.run_until_done(task.task_id) == "complete"
     [record] = [r for r in caplog.records if "took" in r.getMessage()]
-    assert record.getMessage().startswith("Event subscriber Sleepy took 0.1") and "task.completed" in record.getMessage()
+    assert (
+        record.getMessage().startswith("Event subscriber Sleepy took 0.1") and "task.completed" in record.getMessage()
+    )
     assert _sample(app, "tasker_event_subscriber_slow_total") == 1
     app.shutdown()

@@ -6,11 +6,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tasker import Tasker, TaskRequest
 from tasker.executors import claim_next_task
-from tasker.models import TaskTransition
+from tasker.models import TaskTransition, WorkflowStep
+from tasker.models.base import utcnow
 from tests.support.faults import Sleepy
 from tests.support.handlers import calls, template
 
@@ -63,3 +64,18 @@ def test_a_pass_longer_than_the_lease_keeps_its_task_claim(make_app: Callable[..
             for t in session.scalars(select(TaskTransition).where(TaskTransition.task_id == task.task_id))
         )
     assert moves == {("pending", "in_progress"): 1, ("in_progress", "complete"): 1}
+
+
+def test_recovery_of_a_task_whose_template_this_app_lacks_does_not_raise(make_app: Callable[..., Tasker]) -> None:
+    owner = make_app(LEASE)
+    owner.register_task_template(template("foreign", {"a": []}))
+    task = owner.create_task(TaskRequest(name="foreign", version="1.0.0", context={}))
+    with owner.db.transaction() as session:  # a step claimed by a worker that died long ago
+        session.execute(
+            update(WorkflowStep)
+            .where(WorkflowStep.task_id == task.task_id)
+            .values(status="in_progress", in_process=True, claimed_by="dead", lease_expires_at=utcnow())
+        )
+    other = make_app(LEASE)  # another pool's worker: it does not know the template
+    assert other.recover_expired_claims() == 1
+    assert owner.run_until_done(task.task_id) == "complete"
