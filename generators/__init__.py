@@ -6,6 +6,7 @@ existing files unless forced. Generated code passes ``ruff check`` and ``mypy --
 run a real ``Tasker`` app on SQLite.
 """
 
+from .authenticator import authenticator_files
 from .core import GeneratedFile, Generation, GeneratorError, WrittenFile, write_files
 from .custom_events import EXAMPLE_EVENTS, custom_events_files
 from .subscriber import DEFAULT_EVENTS, DEFAULT_METRICS_EVENTS, subscriber_files
@@ -20,6 +21,7 @@ __all__ = [
     "Generation",
     "GeneratorError",
     "WrittenFile",
+    "authenticator_files",
     "custom_events_files",
     "subscriber_files",
     "task_handler_files",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -20,9 +22,16 @@ from opentelemetry.metrics import MeterProvider
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from tasker.config import TaskerConfig, resolve_database_url
+from tasker.config import LoadedConfig, TaskerConfig, load_config, resolve_database_url
 from tasker.db import Database
-from tasker.errors import StoreError, TaskerError, TaskNotFoundError, ValidationError
+from tasker.errors import (
+    ConfigurationError,
+    StoreError,
+    TaskerError,
+    TaskNotFoundError,
+    TaskNotRetryableError,
+    ValidationError,
+)
 from tasker.events import BaseSubscriber, EventBus, EventCatalog, Masker
 from tasker.executors import Executor, InlineExecutor
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
@@ -39,11 +48,12 @@ from tasker.orchestration.creation import (
     translate_integrity_error,
     validate_request,
 )
-from tasker.orchestration.operations import DEFAULT_RETRY_REASON, TaskOperations
+from tasker.orchestration.operations import BYPASSED, DEFAULT_RETRY_REASON, TaskOperations, bypass_steps, check_bypass
 from tasker.orchestration.payloads import step_payload, task_payload
+from tasker.orchestration.readiness import ExecutionContext, execution_context
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.request import TaskRequest
-from tasker.state.states import PENDING, STATES, TERMINAL_TASK_STATES
+from tasker.state.states import ERROR, PENDING, RESOLVED_MANUALLY, STATES, TERMINAL_TASK_STATES
 from tasker.telemetry.logs import apply_log_format, install_log_correlation, task_log_context
 from tasker.telemetry.propagation import new_task_trace_context
 from tasker.telemetry.setup import app_telemetry
@@ -68,6 +78,33 @@ def _otel_metrics(meter_provider: MeterProvider | None, config: TaskerConfig) ->
     return OTelMessagingMetrics(meter_provider, worker_name=config.metrics.worker_name)
 
 
+def _celery_producer(settings: TaskerConfig) -> Executor:
+    """An executor that sends passes to the Celery workers of ``settings.celery`` (needs the celery extra)."""
+    try:
+        from celery import Celery
+
+        from tasker.executors.celery import CeleryExecutor
+    except ImportError as exc:
+        raise ConfigurationError(
+            "executor 'celery' needs the celery extra: pip install '.[celery]' in a checkout of tasker"
+        ) from exc
+    celery = settings.celery
+    producer = Celery("tasker", broker=os.environ.get("CELERY_BROKER_URL") or celery.broker_url, set_as_current=False)
+    return CeleryExecutor(producer, queue=celery.queue, dispatch_steps=celery.dispatch_steps)
+
+
+@dataclass
+class RetryReport:
+    """What :meth:`Tasker.retry_tasks` did: task ids re-queued, and refused ones with their status."""
+
+    retried: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+#: Page size of bulk operations over list_tasks.
+_PAGE = 200
+
+
 class Tasker:
     """A workflow engine instance.
 
@@ -86,7 +123,7 @@ class Tasker:
     ) -> None:
         self.config = TaskerConfig.coerce(dict(config) if isinstance(config, Mapping) else config)
         self.db = Database(
-            resolve_database_url(database_url),
+            resolve_database_url(database_url or self.config.database.url),
             pool_size=self.config.execution.max_concurrent_steps + 4,
             sqlite_synchronous=self.config.database.sqlite_synchronous,
         )
@@ -129,6 +166,36 @@ class Tasker:
             self.set_executor(executor)
         self._catalog = CatalogCache()
         self._identity = identity_strategy(self.config.engine)
+
+    @classmethod
+    def from_config(
+        cls, config: LoadedConfig | str | os.PathLike[str] | None = None, *, executor: Executor | None = None
+    ) -> Tasker:
+        """An app built from configuration, with its templates and subscriptions registered.
+
+        ``config`` is a loaded configuration or a YAML file path; None reads ``$TASKER_CONFIG`` (if set) and
+        the ``TASKER_SECTION__KEY`` environment (see :func:`tasker.config.load_config`). The directories in
+        ``templates.import_paths`` go to the front of ``sys.path`` first, so handler classes import; then
+        ``templates.paths`` and ``events.subscriptions`` are loaded. The schema is not migrated.
+        """
+        loaded = config if isinstance(config, LoadedConfig) else load_config(config)
+        settings = loaded.config
+        for root in reversed(settings.templates.import_paths):
+            absolute = str(Path(root).resolve())
+            if absolute not in sys.path:
+                sys.path.insert(0, absolute)
+        if executor is None and settings.executor == "celery":  # this process sends messages to Celery workers
+            executor = _celery_producer(settings)
+        app = cls(config=settings, executor=executor)
+        try:
+            for path in settings.templates.paths:
+                app.load_task_templates(path)
+            for path in settings.events.subscriptions:
+                app.load_subscriptions(path)
+        except BaseException:
+            app.shutdown()
+            raise
+        return app
 
     def set_executor(self, executor: Executor) -> None:
         """Use ``executor`` from now on (its ``dispatch_step``, if any, receives reserved steps)."""
@@ -175,6 +242,7 @@ class Tasker:
         """Validate and persist a task with its steps and edges, in one transaction."""
         template = self.templates.get(request.namespace, request.name, request.version)
         validate_request(template, request, self.config.engine.max_context_bytes)
+        check_bypass(template, request.bypass_steps)
         requested_at = request.requested_at or utcnow()
         identity = self._identity.generate_identity_hash(request, identity_options(request, requested_at))
         trace_context = new_task_trace_context(request.trace_context, self.config.telemetry.sampling_ratio)
@@ -185,6 +253,7 @@ class Tasker:
                     task_id, step_ids = insert_task(
                         session, template, request, ids, identity, trace_context, requested_at
                     )
+                    bypassed = {t.entity_id for t in bypass_steps(session, step_ids, request.bypass_steps)}
                 break
             except StoreError as exc:
                 cause = exc.__cause__
@@ -207,7 +276,8 @@ class Tasker:
             reason=request.reason, tags=list(request.tags), requested_at=requested_at, created_at=now,
             steps=[
                 StepView(
-                    step_id=step_ids[s.name], task_id=task_id, name=s.name, status=PENDING, attempts=0,
+                    step_id=step_ids[s.name], task_id=task_id, name=s.name,
+                    status=RESOLVED_MANUALLY if step_ids[s.name] in bypassed else PENDING, attempts=0,
                     retry_limit=s.default_retry_limit, retryable=s.default_retryable, results={},
                     inputs={}, skippable=s.skippable, parent_names=tuple(s.all_dependencies()),
                 )
@@ -233,6 +303,13 @@ class Tasker:
         if events.has_subscribers("step.initialize_requested"):
             for step in view.steps:
                 events.publish("step.initialize_requested", step_payload(info, step, "initialize_requested"))
+        for step in view.steps:
+            if step.status == RESOLVED_MANUALLY:
+                events.emit(
+                    "step.resolved_manually",
+                    lambda: step_payload(info, step, "resolved_manually", from_state=PENDING,  # noqa: B023
+                                         to_state=RESOLVED_MANUALLY, reason=BYPASSED),
+                )  # fmt: skip
         events.emit(
             "observability.task.enqueue",
             lambda: {
@@ -292,6 +369,38 @@ class Tasker:
         """
         self._operations.retry_task(task_id, reason)
         return self.get_task(task_id)
+
+    def retry_tasks(
+        self,
+        *,
+        status: str | None = ERROR,
+        namespace: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | timedelta | None = None,
+        reason: str = DEFAULT_RETRY_REASON,
+    ) -> RetryReport:
+        """:meth:`retry_task` every task matching the filters (as :meth:`list_tasks`'s); counts refusals."""
+        report = RetryReport()
+        after: int | None = None
+        while page := self.list_tasks(
+            status=status, namespace=namespace, name=name, version=version, since=since, until=until,
+            limit=_PAGE, after=after,
+        ):  # fmt: skip
+            for view in page:
+                try:
+                    self._operations.retry_task(view.task_id, reason)
+                    report.retried.append(view.task_id)
+                except TaskNotRetryableError as exc:
+                    report.refused[view.task_id] = exc.status
+            after = page[-1].task_id
+        return report
+
+    def execution_context(self, task_id: int) -> ExecutionContext:
+        """The task's DAG state now: step counts by state, ready steps, ``execution_status``, health."""
+        with self.db.read() as session:
+            return execution_context(session, task_id)
 
     def get_task(self, task_id: int) -> TaskView:
         """A snapshot of the task and its steps."""
@@ -386,4 +495,4 @@ class Tasker:
         self.shutdown()
 
 
-__all__ = ["TaskTimeoutError", "Tasker"]
+__all__ = ["RetryReport", "TaskTimeoutError", "Tasker"]

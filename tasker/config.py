@@ -3,6 +3,10 @@
 ``Tasker(config=...)`` accepts a :class:`TaskerConfig` or a plain dict of the same shape; unknown keys are
 errors (a typo is never silently ignored). Environment variables fill what the caller leaves unset:
 ``TASKER_DATABASE_URL`` and ``TASKER_ENV``.
+
+:func:`load_config` is what every entry point (the CLI, ``Tasker.from_config``, the Celery app) uses: a YAML
+file of the same shape (``--config PATH`` or ``$TASKER_CONFIG``), then ``TASKER_SECTION__KEY`` environment
+overrides (read by pydantic-settings), then command-line flags, each value remembering where it came from.
 """
 
 from __future__ import annotations
@@ -10,10 +14,15 @@ from __future__ import annotations
 import math
 import os
 import random
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource
 
 from tasker.errors import ConfigurationError
 
@@ -67,7 +76,10 @@ class BackoffConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    """Database options (the URL itself is the ``database_url`` argument or ``TASKER_DATABASE_URL``)."""
+    """Database options."""
+
+    #: SQLAlchemy URL; unset: the ``database_url`` argument, else ``$TASKER_DATABASE_URL``, else ``sqlite:///tasker.db``.
+    url: str | None = None
 
     #: SQLite durability: FULL syncs the WAL on every commit (a completed step survives power loss);
     #: NORMAL is faster and survives application crashes but may lose the last commits on power loss.
@@ -82,6 +94,22 @@ class ExecutionConfig(_Section):
     worker_poll_interval: float = Field(default=1.0, gt=0)
     #: Seconds a step attempt may run when its template sets no ``timeout_seconds`` (None: no limit).
     step_timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class WorkerConfig(_Section):
+    """``tasker worker`` processes."""
+
+    #: Task passes one worker process runs at once.
+    concurrency: int = Field(default=1, ge=1, le=256)
+
+
+class TemplatesConfig(_Section):
+    """Where task templates and their handler classes come from (for every command and the Celery app)."""
+
+    #: Template YAML files or directories, registered by :meth:`Tasker.from_config`.
+    paths: list[str] = Field(default_factory=list)
+    #: Directories put at the front of ``sys.path`` before templates load, so their ``handler_class`` imports.
+    import_paths: list[str] = Field(default_factory=list)
 
 
 class EngineConfig(_Section):
@@ -106,6 +134,8 @@ class EventsConfig(_Section):
     filter_mask: str = "[FILTERED]"
     #: Extra regular expressions scrubbed from free text (a named group ``value`` masks only that part).
     filter_patterns: list[str] = Field(default_factory=list)
+    #: Subscriptions YAML files loaded by :meth:`Tasker.from_config`.
+    subscriptions: list[str] = Field(default_factory=list)
     #: A synchronous subscriber taking longer than this is logged and counted (make it ``delivery = "background"``).
     slow_subscriber_seconds: float = Field(default=1.0, gt=0)
 
@@ -201,6 +231,42 @@ class CeleryConfig(_Section):
     store_retry_backoff_max_seconds: float = Field(default=60.0, gt=0)
 
 
+class WebTokenConfig(_Section):
+    """One API bearer token: its hex SHA-256 digest or the environment variable holding it, and its scopes."""
+
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    token_env: str | None = None
+    scopes: tuple[Literal["read", "write"], ...] = ("read",)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WebTokenConfig:
+        if (self.token_sha256 is None) == (self.token_env is None):
+            raise ValueError("a token needs exactly one of token_sha256 and token_env")
+        return self
+
+
+class WebConfig(_Section):
+    """The HTTP API (``tasker serve``): authentication and links for the dashboard."""
+
+    tokens: list[WebTokenConfig] = Field(default_factory=list)
+    #: Import path (``module:Class``) of a custom authenticator; replaces the bearer tokens.
+    authenticator: str | None = None
+    #: Whether ``/metrics`` needs the ``read`` scope when authentication is configured.
+    metrics_require_auth: bool = True
+    #: Link to a trace in a tracing UI, e.g. ``https://jaeger.example/trace/{trace_id}``.
+    trace_url_template: str | None = None
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _formats_with_trace_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(trace_id="0" * 32)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"must be a format string using only {{trace_id}}: {exc!r}") from exc
+        return value
+
+
 class TaskerConfig(_Section):
     """All of tasker's configuration."""
 
@@ -210,11 +276,14 @@ class TaskerConfig(_Section):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     celery: CeleryConfig = Field(default_factory=CeleryConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @classmethod
     def coerce(cls, value: TaskerConfig | dict[str, Any] | None) -> TaskerConfig:
@@ -232,3 +301,172 @@ class TaskerConfig(_Section):
 def resolve_database_url(url: str | None) -> str:
     """The explicit URL, else ``TASKER_DATABASE_URL``, else the embedded SQLite default."""
     return url or os.environ.get("TASKER_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+#: Environment variable naming the config file when ``--config`` is not given.
+CONFIG_ENV = "TASKER_CONFIG"
+ENV_PREFIX = "TASKER_"
+ENV_DELIMITER = "__"
+#: Older single-variable spellings, read with the lowest environment precedence.
+_ENV_ALIASES = {"TASKER_DATABASE_URL": ("database", "url")}
+DEFAULT_SOURCE = "default"
+
+Key = tuple[str, ...]
+
+
+class ConfigFileError(ConfigurationError):
+    """The configuration is invalid; the one-line message names the source and the key."""
+
+    def __init__(self, source: str, key: str | None, message: str) -> None:
+        self.source, self.key = source, key
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration with the source of every value set explicitly (file, env var or flag)."""
+
+    config: TaskerConfig
+    path: Path | None = None
+    #: Dotted key prefix -> source (``tasker.yaml``, ``env TASKER_X__Y``, ``flag --x``); unlisted: default.
+    sources: Mapping[Key, str] = field(default_factory=dict)
+
+    def source_of(self, key: Key) -> str:
+        """Where the value at ``key`` (or the section containing it) was set, else ``default``."""
+        for end in range(len(key), 0, -1):
+            if key[:end] in self.sources:
+                return self.sources[key[:end]]
+        deeper = [source for set_key, source in self.sources.items() if set_key[: len(key)] == key]
+        return deeper[-1] if deeper else DEFAULT_SOURCE  # a dict-valued key set entry by entry
+
+    def items(self) -> list[tuple[str, Any, str]]:
+        """Every setting (the fields of each section) as (dotted key, JSON value, source), in declaration order."""
+        out: list[tuple[str, Any, str]] = []
+
+        def walk(prefix: Key, section: BaseModel) -> None:
+            data = section.model_dump(mode="json")
+            for name in type(section).model_fields:
+                key, value = (*prefix, name), getattr(section, name)
+                if isinstance(value, BaseModel):
+                    walk(key, value)
+                else:
+                    out.append((".".join(key), data[name], self.source_of(key)))
+
+        walk((), self.config)
+        return out
+
+
+def _environment_source() -> EnvSettingsSource:
+    """pydantic-settings' reader of ``TASKER_SECTION__KEY`` variables for the fields of TaskerConfig."""
+    fields: dict[str, Any] = {name: (info.annotation, info) for name, info in TaskerConfig.model_fields.items()}
+    shape = cast(type[BaseSettings], create_model("TaskerEnvironment", __base__=BaseSettings, **fields))
+    return EnvSettingsSource(shape, env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, case_sensitive=False)
+
+
+def _leaves(data: Mapping[str, Any], prefix: Key = ()) -> list[Key]:
+    """The dotted keys of the values in a nested mapping."""
+    keys: list[Key] = []
+    for name, value in data.items():
+        key = (*prefix, str(name))
+        keys.extend(_leaves(value, key) if isinstance(value, Mapping) and value else [key])
+    return keys
+
+
+def _merge(into: dict[str, Any], key: Key, value: Any) -> None:
+    for part in key[:-1]:
+        node = into.get(part)
+        if not isinstance(node, dict):
+            node = into[part] = {}
+        into = node
+    into[key[-1]] = value
+
+
+def _get(data: Mapping[str, Any], key: Key) -> Any:
+    for part in key:
+        data = data[part]
+    return data
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigFileError(source, None, exc.strerror or str(exc)) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigFileError(source, None, f"{where}invalid YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigFileError(source, None, f"must be a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, tuple[Any, str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Build the configuration: defaults < file < environment < ``overrides``.
+
+    ``path`` defaults to ``$TASKER_CONFIG`` (no file when neither is set). ``overrides`` maps dotted keys to
+    (value, source label) - the CLI's flags (None values are skipped). Relative paths under ``templates`` and
+    ``events.subscriptions`` in the file are resolved against the file's directory. Raises ConfigFileError
+    naming the source and key of the first problem (unknown key, bad value, unreadable file).
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    file_path = Path(path) if path is not None else None
+    merged: dict[str, Any] = {}
+    sources: dict[Key, str] = {}
+    if file_path is not None:
+        data = _read_file(file_path)
+        for key in _leaves(data):
+            value = _get(data, key)
+            if key[:1] in (("templates",), ("events",)) and key[-1] in ("paths", "import_paths", "subscriptions"):
+                value = _relative_to(file_path.parent, value)
+            _merge(merged, key, value)
+            sources[key] = str(file_path)
+    for name, key in _ENV_ALIASES.items():
+        if env.get(name):
+            _merge(merged, key, env[name])
+            sources[key] = f"env {name}"
+    env_source = _environment_source()
+    if environ is not None:  # read the given mapping instead of the process environment
+        env_source.env_vars = {k.lower(): v for k, v in environ.items()}
+    env_data = env_source()
+    for key in _leaves(env_data):
+        _merge(merged, key, _get(env_data, key))
+        sources[key] = "env " + ENV_PREFIX + ENV_DELIMITER.join(key).upper()
+    for dotted, (value, label) in (overrides or {}).items():
+        if value is not None:
+            key = tuple(dotted.split("."))
+            _merge(merged, key, value)
+            sources[key] = label
+    try:
+        config = TaskerConfig.model_validate(merged)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        key = tuple(str(p) for p in first["loc"])
+        loaded = LoadedConfig(TaskerConfig(), file_path, sources)
+        message = "unknown key" if first["type"] == "extra_forbidden" else _message(first["msg"])
+        raise ConfigFileError(loaded.source_of(key), ".".join(key), message) from exc
+    return LoadedConfig(config, file_path, sources)
+
+
+def _relative_to(base: Path, value: Any) -> Any:
+    if isinstance(value, list):
+        return [str(base / v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _message(msg: str) -> str:
+    """pydantic's ``Input should be greater than 0`` as ``must be greater than 0``."""
+    for prefix, replacement in (("Input should be ", "must be "), ("Value error, ", "")):
+        if msg.startswith(prefix):
+            return replacement + msg[len(prefix) :]
+    return msg

@@ -59,7 +59,10 @@ def test_version() -> None:
 
 
 def test_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the demo's fresh SQLite file goes here
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # any temp folder would show up here
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("COLUMNS", "80")
     result = invoke("demo")
     assert result.exit_code == 0, result.output
     for step in ORDER_STEPS:
@@ -68,7 +71,21 @@ def test_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert re.search(r"^charge_payment\s+complete\s+2\b", result.output, re.MULTILINE), result.output
     for step in set(ORDER_STEPS) - {"charge_payment"}:
         assert re.search(rf"^{step}\s+complete\s+1\b", result.output, re.MULTILINE), step
-    assert list(tmp_path.glob("tasker-demo-*/tasker.db"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasker-demo.db", "tmp"]  # persists; no temp folders
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
+    assert "ERROR payment gateway timed out" in result.output  # the failed span shows its message
+    # the table's durations are the waterfall's (latest attempt of each step)
+    table = dict(re.findall(r"^(\w+)\s+complete\s+\d\s+([\d.]+ m?s)$", result.output, re.MULTILINE))
+    bars = re.findall(r"^\s+step (\w+) #\d+\s+\|.*\|\s+([\d.]+ m?s)", result.output, re.MULTILINE)
+    assert table == dict(bars) and len(table) == 5
+    # the suggested next command works, from the same directory
+    (suggestion,) = re.findall(r"^next: tasker (.+)$", result.output, re.MULTILINE)
+    shown = invoke(*suggestion.split())
+    assert shown.exit_code == 0, shown.output
+    assert "ecommerce.order_process@1.0.0: complete" in shown.output and "payment gateway timed out" in shown.output
+    again = invoke("demo")  # a second run appends to the same database
+    assert again.exit_code == 0 and "outcome: task 2 complete" in again.output
 
 
 def test_demo_on_a_given_database(tmp_path: Path) -> None:

@@ -8,21 +8,21 @@ from their help.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
-import tempfile
-from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
 
 from tasker import __version__
-from tasker.cli.common import TaskerGroup, database_option, friendly_errors
+from tasker.cli.common import CliState, TaskerGroup, cli_app, database_flag, database_option, friendly_errors
+from tasker.cli.config import config
 from tasker.cli.events import events
 from tasker.cli.generate import generate
 from tasker.cli.graph import graph
 from tasker.cli.metrics import metrics
+from tasker.cli.run import demo, run
+from tasker.cli.serve import serve
+from tasker.cli.tasks import steps, tasks
 from tasker.cli.trace import trace
 from tasker.cli.worker import worker
 
@@ -31,17 +31,29 @@ __all__ = ["database_option", "friendly_errors", "main"]
 
 @click.group("tasker", cls=TaskerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tasker")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Configuration YAML (default: $TASKER_CONFIG); env TASKER_SECTION__KEY and flags override it.",
+)
 @click.option("-v", "--verbose", count=True, help="Log engine activity (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """tasker: DAG workflows with retries, events, traces and metrics.
+
+    Every command reads the same configuration: the --config file (or $TASKER_CONFIG), then
+    TASKER_SECTION__KEY environment variables, then the command's flags (see `tasker config show`).
 
     \b
     Example:
       tasker demo
-      tasker generate task-handler order_process
-      tasker graph config/tasks/order_process.yaml
-      tasker trace 1
+      tasker --config tasker.yaml worker
+      tasker tasks list --status error
+      tasker tasks retry 42
     """
+    ctx.obj = CliState(config_path)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -66,74 +78,13 @@ def db_upgrade(database_url: str | None) -> None:
     Example:
       tasker db upgrade
     """
-    from tasker import Tasker
-
-    app = Tasker(database_url)
-    try:
+    with cli_app(database_flag(database_url)) as app:
         app.migrate()
-        click.echo(f"database at revision {app.db.current_revision()} ({app.db.url})")
-    finally:
-        app.shutdown()
+        shown = make_url(app.db.url).render_as_string(hide_password=True)
+        click.echo(f"database at revision {app.db.current_revision()} ({shown})")
 
 
-@main.command()
-@click.option("--database-url", default=None, help="Where to store the demo (default: a fresh temporary SQLite file).")
-@friendly_errors
-def demo(database_url: str | None) -> None:
-    """Run the bundled order workflow (a diamond with one flaky step) and show what happened.
-
-    \b
-    Example:
-      tasker demo
-    """
-    from tasker.cli.demo import run_demo
-
-    if logging.getLogger().level >= logging.WARNING:  # the flaky step's failure is expected: no traceback
-        logging.getLogger("tasker").setLevel(logging.CRITICAL)
-    if database_url is None:
-        database_url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='tasker-demo-')) / 'tasker.db'}"
-    sys.exit(run_demo(database_url, click.echo))
-
-
-@main.command()
-@click.argument("template", type=click.Path(exists=True, dir_okay=False))
-@click.option("--context", "context_json", default="{}", help="Task context as a JSON object.")
-@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for a terminal state.")
-@database_option
-@friendly_errors
-def run(template: str, context_json: str, timeout: float, database_url: str | None) -> None:
-    """Register TEMPLATE, create a task with --context and run it to completion.
-
-    Handler classes are imported with the current directory on sys.path (as `python -m` would).
-
-    \b
-    Example:
-      tasker run examples/order/order_process.yaml \\
-        --context '{"order_id": 1, "items": [{"sku": "A", "price": 9.5, "quantity": 1}]}'
-    """
-    from tasker import Tasker, TaskRequest
-    from tasker.cli.demo import print_task
-
-    context = json.loads(context_json)
-    if not isinstance(context, dict):
-        raise click.ClickException("--context must be a JSON object")
-    if os.getcwd() not in sys.path:  # handler_class paths name the project's modules, like `python -m`
-        sys.path.insert(0, os.getcwd())
-    app = Tasker(database_url)
-    try:
-        app.migrate()
-        (tmpl,) = app.load_task_templates(template)[:1]
-        task = app.create_task(
-            TaskRequest(name=tmpl.name, namespace=tmpl.namespace_name, version=tmpl.version, context=context)
-        )
-        status = app.run_until_done(task.task_id, timeout=timeout)
-        print_task(app.get_task(task.task_id), click.echo)
-    finally:
-        app.shutdown()
-    sys.exit(0 if status == "complete" else 1)
-
-
-for command in (generate, events, graph, trace, metrics, worker):
+for command in (config, demo, events, generate, graph, metrics, run, serve, steps, tasks, trace, worker):
     main.add_command(command)
 
 

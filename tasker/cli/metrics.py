@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tasker.cli.common import F, database_option, friendly_errors
+from tasker.cli.common import F, cli_app, database_flag, database_option, friendly_errors
 from tasker.metrics.backend import FORMATS
 from tasker.metrics.http import DEFAULT_HOST, DEFAULT_PORT, MetricsAuth
 from tasker.metrics.multiprocess import ENV_VAR, multiprocess_dir
@@ -80,7 +80,7 @@ def serve(
 
     --port 0 picks a free port; the address served is printed on stderr.
 
-    The app is built on --database-url like any other command; its metrics registry is what is served,
+    The app is built from the configuration like any other command; its metrics registry is what is served,
     or, with PROMETHEUS_MULTIPROC_DIR set, the aggregate of every process writing to that directory
     (see `tasker metrics --help`), plus the gauges read from the database at each scrape (backlog, tasks
     in progress, active workers). Served by uvicorn (backlog 2048, idle connections closed after 5 s),
@@ -92,11 +92,9 @@ def serve(
       PROMETHEUS_MULTIPROC_DIR=/var/run/tasker-metrics tasker metrics serve --host 0.0.0.0 --port 9464
       curl -s http://127.0.0.1:9464/metrics
     """
-    from tasker import Tasker
     from tasker.metrics.http import MetricsServer, make_metrics_app
 
-    app = Tasker(database_url)
-    try:
+    with cli_app(database_flag(database_url)) as app:
         server = MetricsServer(
             make_metrics_app(lambda: app.metrics, metrics_auth(auth_token, auth_user, auth_password)), host, port
         )
@@ -106,8 +104,6 @@ def serve(
         with contextlib.suppress(KeyboardInterrupt):
             server.run()  # until SIGINT or SIGTERM
         click.echo("stopped", err=True)
-    finally:
-        app.shutdown()
 
 
 @metrics.command("export")
@@ -129,13 +125,8 @@ def export(fmt: str, output: str | None, database_url: str | None) -> None:
       tasker metrics export --format csv --output metrics.csv
       PROMETHEUS_MULTIPROC_DIR=/var/run/tasker-metrics tasker metrics export --format json
     """
-    from tasker import Tasker
-
-    app = Tasker(database_url)
-    try:
+    with cli_app(database_flag(database_url)) as app:
         text = app.metrics.render(fmt)
-    finally:
-        app.shutdown()
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
     else:

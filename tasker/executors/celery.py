@@ -16,6 +16,7 @@ sets up) is built in ``worker_process_init``, never in the parent, and flushed a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -495,7 +496,7 @@ def flush_telemetry() -> None:
 
 
 def create_celery_app(
-    app_factory: AppFactory | str,
+    app_factory: AppFactory | str | None = None,
     *,
     broker_url: str | None = None,
     queue: str | None = None,
@@ -504,11 +505,23 @@ def create_celery_app(
     """A Celery app that runs tasker passes: ``celery -A mypkg.tasks:celery_app worker``.
 
     ``app_factory`` (a callable or ``"pkg.mod:factory"``) builds the Tasker of each worker process; it is
-    called after the fork, so it may set up tracer and meter providers. ``broker_url`` defaults to
-    ``$CELERY_BROKER_URL``, then ``redis://127.0.0.1:6379/0``; ``queue`` to ``"tasker"``;
-    ``dispatch_steps`` to the built app's ``config.celery.dispatch_steps``.
+    called after the fork, so it may set up tracer and meter providers. Without one, each process builds
+    its app from the configuration (``$TASKER_CONFIG`` and ``TASKER_SECTION__KEY``, see
+    :meth:`Tasker.from_config`), whose ``celery`` section also gives the broker and queue defaults.
+    ``broker_url`` defaults to ``$CELERY_BROKER_URL``, then ``celery.broker_url``; ``queue`` to
+    ``celery.queue``; ``dispatch_steps`` to the built app's ``config.celery.dispatch_steps``.
     """
-    defaults = CeleryConfig()
+    if app_factory is None:
+        from tasker.app import Tasker
+        from tasker.config import load_config
+        from tasker.executors.base import InlineExecutor
+
+        loaded = load_config()
+        defaults = loaded.config.celery
+        # Built inline, then given this process's CeleryExecutor by _ProcessApp._build.
+        app_factory = functools.partial(Tasker.from_config, loaded, executor=InlineExecutor())
+    else:
+        defaults = CeleryConfig()
     broker = broker_url or os.environ.get("CELERY_BROKER_URL") or defaults.broker_url
     queue_name = queue or defaults.queue
     celery_app = Celery("tasker", broker=broker, set_as_current=True)

@@ -97,10 +97,8 @@ def to_json(points: list[dict[str, Any]], timestamp: str) -> str:
 def to_csv(points: list[dict[str, Any]], timestamp: str) -> str:
     """CSV with ``timestamp,name,type,value`` and one sorted ``label_<key>`` column per label key.
 
-    A histogram becomes two rows, ``<name>_count`` and ``<name>_sum``. No points give an empty string.
+    A histogram becomes two rows, ``<name>_count`` and ``<name>_sum``. No points give the header row alone.
     """
-    if not points:
-        return ""
     rows: list[tuple[str, str, float | str, dict[str, str]]] = []
     for point in points:
         if "value" in point:

@@ -25,6 +25,8 @@ class Task(Timestamps, Base):
         Index(None, "status", "task_id"),
         Index(None, "named_task_id", "task_id"),
         Index(None, "created_at"),
+        # statistics of the tasks finished in a period (PostgreSQL: answered from the index alone)
+        Index(None, "completed_at", postgresql_include=["status", "started_at", "created_at"]),
     )
 
     task_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -58,6 +60,8 @@ class WorkflowStep(Timestamps, Base):
         UniqueConstraint("task_id", "name"),
         Index(None, "task_id", "unsatisfied_parents", "status"),
         Index(None, "in_process", "lease_expires_at"),
+        # statistics of the steps finished in a period (PostgreSQL: answered from the index alone)
+        Index(None, "processed_at", postgresql_include=["status", "started_at", "named_step_id"]),
     )
 
     workflow_step_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -138,7 +142,8 @@ class WorkflowStepTransition(TransitionColumns, Base):
     """Audit log of step state changes; exactly one ``most_recent`` row per step."""
 
     __tablename__ = "tasker_workflow_step_transitions"
-    __table_args__ = _transition_table_args(__tablename__, "workflow_step_id")
+    # statistics: the failed attempts of a period
+    __table_args__ = (*_transition_table_args(__tablename__, "workflow_step_id"), Index(None, "to_state", "created_at"))
 
     workflow_step_id: Mapped[int] = mapped_column(
         ForeignKey("tasker_workflow_steps.workflow_step_id", ondelete="CASCADE")

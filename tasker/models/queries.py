@@ -84,6 +84,13 @@ def _identity_query() -> Select[Task, str, str, str]:
 
 def list_tasks(session: Session, where: TaskFilter) -> list[TaskSummary]:
     """Tasks matching ``where``, newest first (by id), at most ``where.limit``, with step aggregates."""
+    rows = list(session.execute(task_page_query(where)))
+    return summarize(session, [TaskIdentity(*row) for row in rows])
+
+
+def task_page_query(where: TaskFilter) -> Select[Task, str, str, str]:
+    """The page of tasks matching ``where`` (the indexes ``(status, task_id)``, ``(named_task_id, task_id)`` and
+    ``created_at`` serve its filters; the order is the primary key's)."""
     query = _identity_query()
     for column, value in (
         (Task.status, where.status),
@@ -99,8 +106,7 @@ def list_tasks(session: Session, where: TaskFilter) -> list[TaskSummary]:
         query = query.where(Task.created_at < where.until)
     if where.after is not None:
         query = query.where(Task.task_id < where.after)
-    rows = list(session.execute(query.order_by(Task.task_id.desc()).limit(where.limit)))
-    return summarize(session, [TaskIdentity(*row) for row in rows])
+    return query.order_by(Task.task_id.desc()).limit(where.limit)
 
 
 def summarize(session: Session, found: list[TaskIdentity]) -> list[TaskSummary]:

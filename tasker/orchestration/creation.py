@@ -111,14 +111,17 @@ def validate_context(template: TaskTemplate, context: Mapping[str, Any]) -> None
     if not errors:
         return
     messages = []
+    paths: list[str] = []
     for error in errors:
         path = ".".join(str(p) for p in error.absolute_path)
         if error.validator == "required" and isinstance(error.instance, dict):
+            # one error per missing key, each naming it: the path is the key's, not its object's
             missing = [r for r in error.validator_value if r not in error.instance]
-            path = ".".join(filter(None, [path, *missing]))
+            key = next((r for r in missing if repr(r) in error.message), None)
+            path = ".".join(filter(None, [path, key]))
+        paths.append(path)
         messages.append(f"context.{path}: {error.message}" if path else f"context: {error.message}")
-    first = errors[0]
-    field = ".".join(str(p) for p in first.absolute_path) or None
+    field = paths[0] or None
     raise ValidationError(
         f"invalid context for {template.full_name}: " + "; ".join(messages), field=field, errors=messages
     )

@@ -1,4 +1,4 @@
-"""Operator actions on whole tasks (behind ``app.retry_task`` and the ``tasker tasks`` commands).
+"""Operator actions on tasks (behind ``app.retry_task``, bypassed steps and the ``tasker tasks`` commands).
 
 Retrying a failed task moves it ``error -> pending`` and each of its failed steps ``error -> pending`` with a
 renewed attempt budget (``attempts`` back to 0, the permanent-error flag cleared back to the template's
@@ -14,21 +14,56 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from tasker.errors import TaskNotRetryableError
+from tasker.errors import TaskNotRetryableError, ValidationError
 from tasker.models import Task, WorkflowStep
 from tasker.models.base import utcnow
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import execution_context
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.state.machine import Transition, apply_transition
-from tasker.state.states import ERROR, PENDING
+from tasker.state.states import ERROR, PENDING, RESOLVED_MANUALLY
 from tasker.telemetry.propagation import with_new_task_span
+from tasker.templates import TaskTemplate
 
 logger = logging.getLogger(__name__)
 
 #: Why a task was retried when the caller gives no reason (stored in the transitions' metadata).
 DEFAULT_RETRY_REASON = "retry requested by operator"
+
+
+#: Reason recorded on a step a request bypassed.
+BYPASSED = "bypassed"
+
+
+def check_bypass(template: TaskTemplate, names: list[str]) -> None:
+    """Raise ValidationError unless every name is a step of ``template`` marked ``skippable``."""
+    steps = {s.name: s for s in template.step_templates}
+    unknown = [n for n in names if n not in steps]
+    if unknown:
+        raise ValidationError(
+            f"bypass_steps names no step of {template.full_name}: {', '.join(unknown)}", field="bypass_steps"
+        )
+    fixed = [n for n in names if not steps[n].skippable]
+    if fixed:
+        raise ValidationError(
+            f"bypass_steps names steps not marked skippable in {template.full_name}: {', '.join(fixed)}",
+            field="bypass_steps",
+        )
+
+
+def bypass_steps(session: Session, step_ids: dict[str, int], names: list[str]) -> list[Transition]:
+    """Resolve the named (new, pending) steps with reason ``bypassed``, in the creating transaction.
+
+    Their dependents' unsatisfied-parent counts drop as for any completed parent, so they proceed.
+    """
+    written = []
+    for name in dict.fromkeys(names):
+        t = apply_transition(session, "step", step_ids[name], PENDING, RESOLVED_MANUALLY, {"reason": BYPASSED})
+        if t is not None:
+            written.append(t)
+    return written
 
 
 class TaskOperations:

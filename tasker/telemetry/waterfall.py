@@ -7,7 +7,7 @@ Children are indented under their parent; tasker's spans are labelled ``enqueue`
     enqueue                  |#...................|    0.0 ms
       task order_process     |.###################|   93.0 ms
         step validate #1     |..####..............|   29.7 ms
-        step charge #1       |......############..|   45.9 ms  ERROR
+        step charge #1       |......############..|   45.9 ms  ERROR gateway timeout
 """
 
 from __future__ import annotations
@@ -62,8 +62,18 @@ def _ordered(spans: Sequence[ReadableSpan]) -> list[tuple[int, ReadableSpan]]:
     return out
 
 
-def render_waterfall(spans: Iterable[ReadableSpan], width: int = 60, *, ascii: bool = False) -> str:
-    """Render ``spans`` as one waterfall per trace: indented names, bars to scale, durations, ERROR marks."""
+def _fit(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def render_waterfall(
+    spans: Iterable[ReadableSpan], width: int = 60, *, ascii: bool = False, line_width: int | None = None
+) -> str:
+    """Render ``spans`` as one waterfall per trace: indented names, bars to scale, durations, errors.
+
+    ``width`` is the bar's; a failed span's row ends with ``ERROR`` and the first line of its status
+    message. With ``line_width``, what does not fit on the row goes on the next line, cut to that width.
+    """
     width = max(width, 10)
     full, empty = ("#", ".") if ascii else ("█", " ")
     by_trace: dict[int, list[ReadableSpan]] = {}
@@ -87,8 +97,16 @@ def render_waterfall(spans: Iterable[ReadableSpan], width: int = 60, *, ascii: b
             first = min(int((start - t0) * scale), width - 1)
             last = max(first + 1, min(round((end - t0) * scale), width))
             bar = empty * first + full * (last - first) + empty * (width - last)
-            error = "  ERROR" if span.status.status_code is StatusCode.ERROR else ""
+            error = ""
+            if span.status.status_code is StatusCode.ERROR:
+                message = (span.status.description or "").strip().splitlines()
+                error = f"  ERROR {message[0]}" if message else "  ERROR"
             links = f"  (linked to trace {span.links[0].context.trace_id:032x})" if span.links else ""
-            lines.append(f"{label:<{label_width}} |{bar}| {_duration(end - start):>9}{error}{links}")
+            line = f"{label:<{label_width}} |{bar}| {_duration(end - start):>9}"
+            if line_width is None or len(line + error + links) <= line_width:
+                lines.append(line + error + links)
+            else:
+                indent = " " * (label_width + 2)
+                lines += [line, *(_fit(indent + text.strip(), line_width) for text in (error, links) if text)]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -27,6 +27,7 @@ from tasker.cli import main
 from tasker.db import alembic_config
 from tests.conftest import PG_URL, service_unavailable
 from tests.support.handlers import template
+from tests.support.venvs import venv_with_current_packages
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -185,8 +186,8 @@ def test_migrations_work_from_an_installed_wheel(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = wheels.glob("tasker_engine-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    python, tasker_bin = venv / "bin" / "python", venv / "bin" / "tasker"
+    python = venv_with_current_packages(venv)  # sees this interpreter's packages, even from a fresh venv
+    tasker_bin = venv / "bin" / "tasker"
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
         capture_output=True, text=True,

@@ -165,5 +165,5 @@ def test_csv_shape(recorded: MetricsBackend) -> None:
     assert not any(record["name"].endswith(("_created", "_bucket")) for record in records)
 
 
-def test_csv_with_no_samples_is_empty(backend: MetricsBackend) -> None:
-    assert backend.render("csv") == ""
+def test_csv_with_no_samples_is_the_header_row(backend: MetricsBackend) -> None:
+    assert backend.render("csv") == "timestamp,name,type,value\n"

@@ -11,8 +11,10 @@ from sqlalchemy import select
 from tasker import Tasker, TaskRequest
 from tasker.errors import StateError, TaskNotFoundError, TaskNotRetryableError, ValidationError
 from tasker.events import Event
-from tasker.models import TaskTransition, WorkflowStep, WorkflowStepTransition
+from tasker.models import WorkflowStep, WorkflowStepTransition
+from tasker.models.queries import TaskFilter, task_page_query
 from tests.support.handlers import FLAGGED, template
+from tests.support.history import task_log
 
 
 def failing_template(name: str, flag: Path, error: str = "exception", *, namespace: str = "ops") -> dict:
@@ -122,12 +124,8 @@ def test_retry_brings_exhausted_and_permanent_failures_to_complete(app: Tasker, 
     assert [e["previous_attempts"] for e in seen if e.name.startswith("step")] == [2, 1]
     assert [e["reason"] for e in seen if e.name.startswith("task")] == ["gateway fixed"] * 2
 
+    history = task_log(app, permanent)
     with app.db.read() as session:
-        task_log = session.execute(
-            select(TaskTransition.from_state, TaskTransition.to_state, TaskTransition.metadata_)
-            .where(TaskTransition.task_id == permanent)
-            .order_by(TaskTransition.sort_key)
-        ).all()
         step_id = session.scalar(
             select(WorkflowStep.workflow_step_id).where(WorkflowStep.task_id == permanent, WorkflowStep.name == "b")
         )
@@ -136,8 +134,8 @@ def test_retry_brings_exhausted_and_permanent_failures_to_complete(app: Tasker, 
             .where(WorkflowStepTransition.workflow_step_id == step_id)
             .order_by(WorkflowStepTransition.sort_key)
         ).all()
-    assert ("error", "pending", {"reason": "gateway fixed"}) in task_log
-    assert [s for s, t, _ in task_log].count("error") == 1 and task_log[-1][1] == "complete"
+    assert ("error", "pending", {"reason": "gateway fixed"}) in history
+    assert [s for s, t, _ in history].count("error") == 1 and history[-1][1] == "complete"
     assert ("error", "pending", {"reason": "gateway fixed", "previous_attempts": 1}) in step_log
     assert step_log[-1][1] == "complete"
 
@@ -155,3 +153,59 @@ def test_retry_refuses_tasks_not_in_error(app: Tasker) -> None:
         assert app.get_task(task_id).status == status
     with pytest.raises(TaskNotFoundError):
         app.retry_task(999_999)
+
+
+def test_bypassed_skippable_steps_are_resolved_and_dependents_proceed(app: Tasker) -> None:
+    tmpl = template("optional", {"a": [], "b": ["a"], "c": ["b"]}, {"b": {"fail_times": 9}})
+    tmpl["step_templates"][1]["skippable"] = True
+    app.register_task_template(tmpl)
+    seen: list[Event] = []
+    app.events.subscribe("step.resolved_manually", seen.append)
+    request = TaskRequest(name="optional", version="1.0.0", context={"x": 1}, bypass_steps=["b"])
+    view = app.create_task(request)
+    assert view.step("b").status == "resolved_manually"
+    assert [(e["step_name"], e["reason"]) for e in seen] == [("b", "bypassed")]
+    assert app.run_until_done(view.task_id) == "complete"
+    done = app.get_task(view.task_id)
+    assert [(s.name, s.status, s.attempts) for s in done.steps] == [
+        ("a", "complete", 1), ("b", "resolved_manually", 0), ("c", "complete", 1),
+    ]  # fmt: skip
+    with app.db.read() as session:
+        meta = session.scalars(
+            select(WorkflowStepTransition.metadata_).where(
+                WorkflowStepTransition.workflow_step_id == done.step("b").step_id
+            )
+        ).all()
+    assert meta == [{"reason": "bypassed"}]
+
+
+@pytest.mark.parametrize(
+    ("bypass", "message"),
+    [(["a"], "not marked skippable in default.strict@1.0.0: a"), (["zz"], "names no step of default.strict@1.0.0: zz")],
+)
+def test_bypassing_a_fixed_or_unknown_step_is_refused_at_create(app: Tasker, bypass: list[str], message: str) -> None:
+    app.register_task_template(template("strict", {"a": []}))
+    with pytest.raises(ValidationError, match=message):
+        app.create_task(TaskRequest(name="strict", version="1.0.0", context={"x": 1}, bypass_steps=bypass))
+    assert app.list_tasks() == []
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        (TaskFilter(status="error"), "ix_tasker_tasks_status_task_id"),
+        (TaskFilter(status="error", after=1000), "ix_tasker_tasks_status_task_id"),
+        (TaskFilter(namespace="ops", name="checkout"), "ix_tasker_tasks_named_task_id_task_id"),
+    ],
+)
+def test_listing_filters_are_served_by_indexes(app: Tasker, where: TaskFilter, index: str) -> None:
+    statement = task_page_query(where)
+    with app.db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+        else:  # an empty table: forbid sequential scans to see which index the planner can use
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(row[0]) for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert index in plan, plan

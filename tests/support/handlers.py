@@ -173,3 +173,16 @@ class FailWhileFlagged(StepHandler):
 
 
 FLAGGED = "tests.support.handlers:FailWhileFlagged"
+
+
+class SlowFirstAttempt(StepHandler):
+    """Appends ``start <attempt> <pid>`` to ``log``; the first attempt then sleeps ``sleep`` seconds."""
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        import os
+
+        with open(self.config["log"], "a") as log:
+            log.write(f"start {step.attempts + 1} {os.getpid()}\n")
+        if step.attempts == 0:
+            time.sleep(float(self.config.get("sleep", 60)))
+        return {"attempt": step.attempts + 1, "pid": os.getpid()}

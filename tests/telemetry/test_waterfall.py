@@ -24,7 +24,7 @@ def test_bars_are_drawn_to_scale() -> None:
     lines = render_waterfall(exporter.get_finished_spans(), width=20, ascii=True).splitlines()
     assert lines[0].startswith("trace ") and lines[0].endswith("2 spans  100.0 ms")
     assert lines[1] == "root    |####################|  100.0 ms"
-    assert lines[2] == "  child |..........##########|   50.0 ms  ERROR"
+    assert lines[2] == "  child |..........##########|   50.0 ms  ERROR x"  # the span's error message
     provider.shutdown()
 
 
