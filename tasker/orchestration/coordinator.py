@@ -9,11 +9,14 @@ by failures. Finalization reads the execution context once and moves the task to
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError, TemplateNotFoundError
 from tasker.models import Task, WorkflowStep
@@ -22,7 +25,7 @@ from tasker.models.queries import find_task
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
-from tasker.orchestration.steps import StepExecutor
+from tasker.orchestration.steps import Attempt, Outcome, StepExecutor, StepOutcome
 from tasker.state.machine import Transition, apply_transition, status_update
 from tasker.state.states import (
     CANCELLED,
@@ -58,7 +61,24 @@ _RELEASE_CLAIM = (
     .where(_TASKS.c.task_id == bindparam("b_id"), _TASKS.c.status.in_((PENDING, IN_PROGRESS)))
     .values(claimed_by=None, claim_expires_at=bindparam("b_now"))
 )
+#: Whether any step (of a task: add the condition) holds a claim whose lease expired, reserved or running.
+_EXPIRED = (
+    select(_STEPS.c.workflow_step_id).where(_STEPS.c.in_process.is_(True), _STEPS.c.lease_expires_at < NOW).limit(1)
+)
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
+
+
+def _completed_values(now: datetime) -> dict[str, Any]:
+    return {"complete": True, "completed_at": now, "run_at": None, **_RELEASE}
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """A task completion written by the pass's last turn, to publish in finalization."""
+
+    context: ExecutionContext
+    transition: Transition
+    at: datetime
 
 
 class Coordinator:
@@ -97,7 +117,7 @@ class Coordinator:
         )
 
     def _context(self, task_id: int) -> ExecutionContext:
-        with self.rt.db.read() as session:
+        with self.rt.db.read_connection() as session:
             return execution_context(session, task_id)
 
     # -- a pass --------------------------------------------------------------------------------------
@@ -134,49 +154,172 @@ class Coordinator:
 
     def _pass(self, task: TaskInfo, should_stop: Callable[[], bool] | None) -> str:
         self.recover_expired_claims(task)
-        if not self._start(task):
+        if task.status == ERROR:
             return task.status
         view = TaskView(
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,
         )  # fmt: skip
+        ended = self._iterate(task, view, should_stop)
+        if ended is None:  # another runner finished the task before this pass could start it
+            return task.status
+        return self.finalize(task, *ended)
+
+    def _iterate(
+        self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None
+    ) -> tuple[int, _Completion | None] | None:
+        """The pass's iterations; how many steps were attempted (or reserved for other workers), and the task's
+        completion when the last turn wrote it.
+
+        The first turn also starts the task (``pending -> in_progress``; None when it turned terminal first), and
+        a last turn that leaves every step complete also completes the task.
+
+        An iteration runs the steps ready when it starts, at most ``max_concurrent_steps`` at a time; the pass
+        goes on while an iteration attempted something and nothing stops it. This thread is the only writer:
+        step threads run handlers and hand their attempts back, and each turn of the loop records every
+        finished attempt and claims the next steps in **one transaction** (so an outcome is durable before any
+        dependent starts), then publishes what it wrote, in order.
+        """
+        steps, window = self.steps, self.rt.config.execution.max_concurrent_steps
+        queue: deque[Any] = deque()  # steps of the current iteration not claimed yet
+        running: set[Future[Attempt]] = set()
+        finished: list[Attempt] = []
+        iteration: list[StepOutcome] | None = None  # outcomes of the current iteration
+        interrupt: BaseException | None = None
         processed = 0
+        starting = True
+        if task.status == PENDING:
+            self._before(task, PENDING, IN_PROGRESS)
+        try:
+            while True:
+                outcomes = [steps.outcome(task, attempt) for attempt in finished]
+                interrupt = interrupt or next((a.error for a in finished if a.interrupted), None)
+                if interrupt is not None:
+                    queue.clear()
+                over = not queue and not running  # the iteration ends with these outcomes
+                ready: list[Any] | None = None
+                reserved: list[tuple[int, str]] | None = None
+                start: tuple[Transition, datetime] | None = None
+                completion: _Completion | None = None
+                with self.rt.db.connection() as connection:  # the one transaction of this turn
+                    if starting and task.status == PENDING:
+                        start = self._write_start(connection, task)
+                    steps.write(connection, outcomes)
+                    live = task.status not in TERMINAL_TASK_STATES
+                    if over and live and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
+                        ready = find_ready_steps(connection, task.task_id)
+                        if not ready and not running:
+                            completion = self._write_completion(connection, task)
+                        queue = deque(ready)
+                        if self.rt.dispatch is not None and len(ready) > 1:
+                            reserved, queue = steps.reserve(connection, ready), deque()
+                    claims = steps.claim(connection, task, self._take(queue, window - len(running), outcomes))
+                steps.hold(claims)
+                if starting:
+                    starting = False
+                    if start is not None:
+                        self._started(task, *start)
+                    if not live:
+                        return None
+                published = [steps.publish(task, outcome) for outcome in outcomes]
+                if iteration is not None:
+                    iteration += published
+                if over:
+                    if iteration is not None:
+                        self._iteration_completed(task, iteration)
+                        processed += sum(1 for o in iteration if o.status != "lost")
+                    if interrupt is not None:
+                        raise interrupt
+                    if not ready:
+                        if ready is not None and not any(o.blocked for o in iteration or ()):
+                            self.rt.events.emit(
+                                "workflow.no_viable_steps",
+                                lambda: {"task_id": task.task_id, "reason": "No steps ready for execution"},
+                            )
+                        return processed, completion
+                    self._iteration_started(task, ready, dispatched=reserved is not None)
+                    if reserved is not None and self.rt.dispatch is not None:
+                        for step_id, token in reserved:
+                            self.rt.dispatch(task.task_id, step_id, token)
+                        return processed + len(reserved), None
+                    iteration = []
+                if len(claims) == 1 and not running and not queue:
+                    finished = [steps.run(task, view, claims[0])]  # a lone step runs on this thread
+                    continue
+                running.update(steps.submit(task, view, claim) for claim in claims)
+                finished = []
+                if running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    finished = [future.result() for future in done]
+        except BaseException:
+            for attempt in finished:  # outcomes not recorded: their claims lapse with their leases
+                steps.leases.release(attempt.claim.token)
+            self._abandon(task, running)
+            raise
+
+    @staticmethod
+    def _take(queue: deque[Any], slots: int, outcomes: list[Outcome]) -> list[Any]:
+        """Up to ``slots`` steps off the queue; not one whose failure this turn writes: its retry is claimed
+        in a later turn, after the failure is published (an attempt's events never overlap the next one's)."""
+        just_failed = {o.attempt.claim.view.step_id for o in outcomes if o.status != COMPLETE}
+        taken: list[Any] = []
+        skipped: list[Any] = []
+        while queue and len(taken) < slots:
+            row = queue.popleft()
+            (skipped if row.workflow_step_id in just_failed else taken).append(row)
+        queue.extendleft(reversed(skipped))
+        return taken
+
+    @staticmethod
+    def _goes_on(
+        iteration: list[StepOutcome] | None, outcomes: list[Outcome], should_stop: Callable[[], bool] | None
+    ) -> bool:
+        """Whether the pass looks for more ready steps after an iteration (always before the first)."""
+        if iteration is None:
+            return True
+        attempted = any(o.status != "lost" for o in iteration) or any(o.written for o in outcomes)
+        return attempted and not (should_stop is not None and should_stop())
+
+    def _iteration_started(self, task: TaskInfo, ready: list[Any], dispatched: bool) -> None:
         events = self.rt.events
-        while True:
-            with self.rt.db.read_connection() as session:
-                ready = find_ready_steps(session, task.task_id)
-            if not ready:
-                events.emit(
-                    "workflow.no_viable_steps",
-                    lambda: {"task_id": task.task_id, "reason": "No steps ready for execution"},
-                )
-                break
+        events.emit(
+            "workflow.viable_steps_discovered",
+            lambda: {
+                "task_id": task.task_id, "step_ids": [r.workflow_step_id for r in ready],
+                "step_names": [r.name for r in ready], "step_count": len(ready), "processing_mode": "concurrent",
+            },
+        )  # fmt: skip
+        if not dispatched:
             events.emit(
-                "workflow.viable_steps_discovered",
+                "workflow.steps_execution_started",
                 lambda: {
-                    "task_id": task.task_id,
-                    "step_ids": [r.workflow_step_id for r in ready],  # noqa: B023 - called immediately
-                    "step_names": [r.name for r in ready],  # noqa: B023
-                    "step_count": len(ready),  # noqa: B023
+                    "task_id": task.task_id, "task_name": task.name, "step_count": len(ready),
                     "processing_mode": "concurrent",
                 },
-            )
-            if self.rt.dispatch is not None and len(ready) > 1:
-                reserved = self.steps.mark_dispatched(task, ready)
-                for step_id, token in reserved:
-                    self.rt.dispatch(task.task_id, step_id, token)
-                processed += len(reserved)
-                break
-            outcomes = self.steps.execute(task, view, ready)
-            attempted = [o for o in outcomes if o.status != "lost"]
-            if not attempted:
-                break
-            processed += len(attempted)
-            if should_stop is not None and should_stop():
-                break
-            if any(o.blocked for o in attempted) and self._context(task.task_id).ready_steps == 0:
-                break
-        return self.finalize(task, processed)
+            )  # fmt: skip
+
+    def _iteration_completed(self, task: TaskInfo, outcomes: list[StepOutcome]) -> None:
+        self.rt.events.emit(
+            "workflow.steps_execution_completed",
+            lambda: {
+                "task_id": task.task_id, "task_name": task.name, "processed_count": len(outcomes),
+                "successful_count": sum(1 for o in outcomes if o.status == COMPLETE),
+            },
+        )  # fmt: skip
+
+    def _abandon(self, task: TaskInfo, running: set[Future[Attempt]]) -> None:
+        """The pass is interrupted: wait for the steps still running and record them (best effort)."""
+        if not running:
+            return
+        attempts = [future.result() for future in wait(running).done]
+        outcomes = [self.steps.outcome(task, attempt) for attempt in attempts]
+        try:
+            with self.rt.db.connection() as connection:
+                self.steps.write(connection, outcomes)
+        except StoreError:
+            logger.warning("could not record the steps of interrupted task %s", task.task_id, exc_info=True)
+        for outcome in outcomes:
+            self.steps.publish(task, outcome)
 
     def run_step(self, task_id: int, step_id: int, token: str) -> str | None:
         """Run one step reserved for this worker by a dispatching pass, then ask for the next pass."""
@@ -195,54 +338,60 @@ class Coordinator:
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=task.status, context=task.context, created_at=task.created_at,
         )  # fmt: skip
-        outcome = self.steps.execute_one(task, view, row, dispatched_token=token)
+        outcome = self.steps.execute_one(task, view, row, token)
         self.rt.schedule(task.task_id, 0.0)  # a pass discovers what became ready and finalizes
         return outcome.status if outcome is not None else None
 
-    def _start(self, task: TaskInfo) -> bool:
-        """Move the task to in_progress (if pending); False when it turned terminal meanwhile."""
-        if task.status == ERROR:
-            return False
-        if task.status == PENDING:
-            self._before(task, PENDING, IN_PROGRESS)
-            now = utcnow()
-            with self.rt.db.transaction() as session:
-                lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
-                values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
-                if task.started_at is None:
-                    values["started_at"] = now
-                written = apply_transition(
-                    session, "task", task.task_id, PENDING, IN_PROGRESS,
-                    {"initialization_completed": True}, values, now=now,
-                )  # fmt: skip
-            if written is None:  # another runner started (or finished) it
-                return self._refresh(task) not in TERMINAL_TASK_STATES
-            queue_wait = (now - task.run_at).total_seconds() if task.run_at else None
-            task.started_at = task.started_at or now
-            task.status = IN_PROGRESS
-            self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
-            logger.info("task %s (%s) started", task.task_id, task.full_name)
-            self._publish_task(task, written, "started", None, task_context=task.context)
-        return True
+    def _write_start(self, connection: Connection, task: TaskInfo) -> tuple[Transition, datetime] | None:
+        """Move the pending task to in_progress in the caller's transaction; None (the task re-read) on a race."""
+        now = utcnow()
+        lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
+        values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
+        if task.started_at is None:
+            values["started_at"] = now
+        written = apply_transition(
+            connection, "task", task.task_id, PENDING, IN_PROGRESS, {"initialization_completed": True}, values, now=now
+        )
+        if written is None:  # another runner started (or finished) it
+            row = connection.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
+            task.status, task.started_at = row.status, row.started_at
+            return None
+        return written, now
+
+    def _started(self, task: TaskInfo, written: Transition, now: datetime) -> None:
+        """After the start is committed: the task's state, metrics, log and ``task.start_requested``."""
+        queue_wait = (now - task.run_at).total_seconds() if task.run_at else None
+        task.started_at = task.started_at or now
+        task.status = IN_PROGRESS
+        self.rt.metrics.task_started(*task.labels, max(queue_wait, 0.0) if queue_wait is not None else None)
+        logger.info("task %s (%s) started", task.task_id, task.full_name)
+        self._publish_task(task, written, "started", None, task_context=task.context)
 
     def _refresh(self, task: TaskInfo) -> str:
-        with self.rt.db.read() as session:
+        with self.rt.db.read_connection() as session:
             row = session.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
         task.status, task.started_at = row.status, row.started_at
         return task.status
 
     # -- finalization -------------------------------------------------------------------------------
 
-    def finalize(self, task: TaskInfo, processed: int) -> str:
-        """Decide the task's state from its execution context (§5.5)."""
+    def finalize(self, task: TaskInfo, processed: int, completion: _Completion | None = None) -> str:
+        """Decide the task's state from its execution context (§5.5).
+
+        ``completion`` is a completion the pass's last turn already wrote: only published here.
+        """
         for _ in range(_MAX_FINALIZE_ATTEMPTS):
-            ctx = self._context(task.task_id)
+            ctx = completion.context if completion is not None else self._context(task.task_id)
             self.rt.events.emit(
                 "workflow.task_finalization_started",
                 lambda: {"task_id": task.task_id, "processed_steps_count": processed, **ctx.as_payload()},  # noqa: B023
             )
             status = ctx.execution_status
-            if status == "all_complete":
+            if completion is not None:
+                self._before(task, completion.transition.from_state, COMPLETE)
+                final: str | None = self._completed(task, ctx, completion.transition, completion.at)
+                completion = None
+            elif status == "all_complete":
                 final = self._complete(task, ctx)
             elif status == "blocked_by_failures":
                 final = self._fail(task, ctx)
@@ -264,22 +413,42 @@ class Coordinator:
     def _move(self, task: TaskInfo, to_state: str, meta: dict[str, Any], values: dict[str, Any]) -> Transition | None:
         """Move the task from its current state (via in_progress when pending); None on a race."""
         self._before(task, task.status, to_state)
+        with self.rt.db.connection() as connection:
+            return self._move_in(connection, task, to_state, meta, values)
+
+    @staticmethod
+    def _move_in(
+        connection: Connection, task: TaskInfo, to_state: str, meta: dict[str, Any], values: dict[str, Any]
+    ) -> Transition | None:
+        """:meth:`_move` in the caller's transaction."""
         now = utcnow()
-        with self.rt.db.transaction() as session:
-            current = session.scalar(select(Task.status).where(Task.task_id == task.task_id))
-            if current == PENDING and to_state == COMPLETE:
-                if apply_transition(session, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
-                    return None
-                current = IN_PROGRESS
-            if current is None or current == to_state or current in TERMINAL_TASK_STATES:
+        current = connection.scalar(select(Task.status).where(Task.task_id == task.task_id))
+        if current == PENDING and to_state == COMPLETE:
+            if apply_transition(connection, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
                 return None
-            return apply_transition(session, "task", task.task_id, current, to_state, meta, values, now=now)
+            current = IN_PROGRESS
+        if current is None or current == to_state or current in TERMINAL_TASK_STATES:
+            return None
+        return apply_transition(connection, "task", task.task_id, current, to_state, meta, values, now=now)
+
+    def _write_completion(self, connection: Connection, task: TaskInfo) -> _Completion | None:
+        """Complete the task in the caller's transaction if every step is complete; None otherwise."""
+        ctx = execution_context(connection, task.task_id)
+        if ctx.execution_status != "all_complete":
+            return None
+        now = utcnow()
+        written = self._move_in(connection, task, COMPLETE, {}, _completed_values(now))
+        return _Completion(ctx, written, now) if written is not None else None
 
     def _complete(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
         now = utcnow()
-        written = self._move(task, COMPLETE, {}, {"complete": True, "completed_at": now, "run_at": None, **_RELEASE})
+        written = self._move(task, COMPLETE, {}, _completed_values(now))
         if written is None:
             return None
+        return self._completed(task, ctx, written, now)
+
+    def _completed(self, task: TaskInfo, ctx: ExecutionContext, written: Transition, now: datetime) -> str:
+        """After the task's completion is committed: metrics, log, ``task.completed``."""
         duration = (now - task.created_at).total_seconds()
         self.rt.metrics.task_finished(*task.labels, COMPLETE, duration)
         logger.info("task %s (%s) complete in %.3fs", task.task_id, task.full_name, duration)
@@ -360,6 +529,10 @@ class Coordinator:
         """Return steps whose worker died (lease expired) to a retry-eligible ``error`` state."""
         now = utcnow()
         recovered: list[tuple[WorkflowStep, int, dict[str, Any]]] = []
+        with self.rt.db.read_connection() as connection:  # the common case, nothing expired: no write transaction
+            expired = _EXPIRED if task is None else _EXPIRED.where(_STEPS.c.task_id == task.task_id)
+            if connection.execute(expired, {"b_now": now}).first() is None:
+                return 0
         with self.rt.db.transaction() as session:
             unreserve = _UNRESERVE if task is None else _UNRESERVE.where(_STEPS.c.task_id == task.task_id)
             session.execute(unreserve, {"b_now": now})

@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import jsonschema
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,6 +34,9 @@ from tasker.models import (
 from tasker.models.base import utcnow
 from tasker.request import TaskRequest
 from tasker.templates import TaskTemplate
+
+#: Core tables for the bulk inserts of a task's steps and edges (executemany, no ORM bulk bookkeeping).
+_STEPS, _EDGES = cast(Table, WorkflowStep.__table__), cast(Table, WorkflowStepEdge.__table__)
 
 
 class IdentityStrategy(Protocol):
@@ -295,11 +298,14 @@ def insert_task(
         }
         for s in template.step_templates
     ]
-    result = session.execute(
-        insert(WorkflowStep).returning(WorkflowStep.workflow_step_id, WorkflowStep.name, sort_by_parameter_order=True),
-        rows,
-    )
-    step_ids = {name: step_id for step_id, name in result}
+    # one executemany (RETURNING with parameter order would insert row by row on SQLite), then the ids by name
+    session.execute(insert(_STEPS), rows)
+    step_ids = {
+        name: step_id
+        for step_id, name in session.execute(
+            select(WorkflowStep.workflow_step_id, WorkflowStep.name).where(WorkflowStep.task_id == task_id)
+        )
+    }
     edges = [
         {"from_step_id": step_ids[parent], "to_step_id": step_ids[s.name], "name": "provides",
          "created_at": now, "updated_at": now}
@@ -307,7 +313,7 @@ def insert_task(
         for parent in s.all_dependencies()
     ]  # fmt: skip
     if edges:
-        session.execute(insert(WorkflowStepEdge), edges)
+        session.execute(insert(_EDGES), edges)
     return task_id, step_ids
 
 

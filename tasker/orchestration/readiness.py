@@ -25,7 +25,7 @@ S = WorkflowStep
 def ready_conditions(now: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
     """SQL conditions of §1.13 ``ready_for_execution`` (with the port's fixes Q3/Q4)."""
     return (
-        S.status.in_((PENDING, ERROR)),
+        or_(S.status == PENDING, S.status == ERROR),  # not IN (...): no per-execution expansion of the statement
         S.unsatisfied_parents == 0,
         S.processed.is_(False),
         S.in_process.is_(False),
@@ -123,34 +123,32 @@ class ExecutionContext:
         }
 
 
-def execution_context(session: Session, task_id: int, now: datetime | None = None) -> ExecutionContext:
+def _count_if(*conditions: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+
+#: The execution context of task ``b_task`` at ``b_now``: one aggregate, built once.
+_CONTEXT = select(
+    func.count(),
+    _count_if(S.status == PENDING),
+    _count_if(or_(S.status == IN_PROGRESS, S.in_process.is_(True))),  # running, or reserved for a worker
+    _count_if(or_(*(S.status == state for state in COMPLETED_STATES))),
+    _count_if(S.status == ERROR),
+    _count_if(*ready_conditions(NOW)),
+    _count_if(_permanently_blocked()),
+    func.min(
+        case(
+            (and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)), S.next_retry_at),
+            else_=None,
+        )
+    ),
+    func.min(case((S.in_process.is_(True), S.lease_expires_at), else_=None)),
+).where(S.task_id == bindparam("b_task"))
+
+
+def execution_context(session: Session | Connection, task_id: int, now: datetime | None = None) -> ExecutionContext:
     """Compute the execution context of a task in one aggregate query."""
-    now = now or utcnow()
-
-    def count_if(*conditions: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
-
-    row = session.execute(
-        select(
-            func.count(),
-            count_if(S.status == PENDING),
-            count_if(or_(S.status == IN_PROGRESS, S.in_process.is_(True))),  # running, or reserved for a worker
-            count_if(S.status.in_(COMPLETED_STATES)),
-            count_if(S.status == ERROR),
-            count_if(*ready_conditions(now)),
-            count_if(_permanently_blocked()),
-            func.min(
-                case(
-                    (
-                        and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)),
-                        S.next_retry_at,
-                    ),
-                    else_=None,
-                )
-            ),
-            func.min(case((S.in_process.is_(True), S.lease_expires_at), else_=None)),
-        ).where(S.task_id == task_id)
-    ).one()
+    row = session.execute(_CONTEXT, {"b_task": task_id, "b_now": now or utcnow()}).one()
     total, pending, in_progress, completed, failed, ready, blocked = (int(v) for v in row[:7])
     return ExecutionContext(
         task_id=task_id,

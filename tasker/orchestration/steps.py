@@ -1,9 +1,12 @@
-"""StepExecutor: claim a ready step, run its handler, record the outcome (reference §5.4).
+"""StepExecutor: claim ready steps, run their handlers, record their outcomes (reference §5.4).
 
-Each attempt is two short transactions around the handler call: the *claim* (``error -> pending``
-when retrying, then ``pending -> in_progress`` with ``in_process`` and a lease, conditional on the
-step still being ready) and the *outcome* (``in_progress -> complete|error`` with attempts, results
-and the next retry time), so no database transaction is held open while user code runs.
+The writes of an attempt happen in the pass's transactions (see ``Coordinator._iterate``), never in a step
+thread: :meth:`StepExecutor.claim` (``error -> pending`` when retrying, then ``pending -> in_progress`` with
+``in_process``, a lease and a claim token, conditional on the step still being ready) and
+:meth:`StepExecutor.write` (``in_progress -> complete|error`` with attempts, results and the next retry time,
+conditional on the claim token). Step threads only run :meth:`StepExecutor.run`: the announcing events and the
+handler. So no transaction is held open while user code runs, and what is written when a step finishes is
+:meth:`StepExecutor.outcome`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from tasker.encoding import check_json, safe_text
 from tasker.errors import EncodingError, PermanentError, RetryableError, StepError, StepTimeoutError
@@ -33,7 +36,7 @@ from tasker.orchestration.leases import LeaseKeeper
 from tasker.orchestration.payloads import iso, step_payload
 from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
-from tasker.state.machine import Transition, apply_transition, status_update
+from tasker.state.machine import Move, Transition, apply_transitions, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
 from tasker.telemetry.conventions import error_type
 from tasker.telemetry.logs import bind_step
@@ -47,7 +50,7 @@ BACKTRACE_LINES = 10
 
 _CLAIM = status_update("step").where(*ready_conditions(NOW))
 _FINISH = status_update("step").where(WorkflowStep.claimed_by == bindparam("b_token"))
-#: Claim of a step an earlier pass marked as dispatched to another worker (see :meth:`StepExecutor.mark_dispatched`).
+#: Claim of a step an earlier pass reserved for another worker (see :meth:`StepExecutor.reserve`).
 _CLAIM_DISPATCHED = status_update("step").where(
     WorkflowStep.in_process.is_(True), WorkflowStep.claimed_by == bindparam("b_token")
 )
@@ -66,6 +69,62 @@ class StepOutcome:
     step: StepView
     status: str  # "complete" | "error" | "lost" (the claim was taken over before we finished)
     blocked: bool = False  # the step can no longer run (retries exhausted or permanent failure)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A step claimed by this process: its snapshot, claim token and the retry transition, if it was one."""
+
+    view: StepView
+    token: str
+    retry: Transition | None
+    #: The sort key of the claim's transition row (the outcome's row comes next).
+    sort_key: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A finished handler run, handed back by a step thread; ``interrupted`` errors are re-raised once recorded."""
+
+    claim: Claim
+    error: BaseException | None
+    duration: float
+    interrupted: bool = False
+    #: The step thread's context at the end of the run (its span attached): the outcome is published in it.
+    context: contextvars.Context | None = None
+
+
+@dataclass
+class _Failure:
+    """How a failed attempt is published."""
+
+    exc: BaseException
+    message: str
+    backtrace: str
+    retryable: bool
+    will_retry: bool
+    exhausted: bool
+    explicit: bool
+    backoff: float
+    error_code: str | None
+
+
+@dataclass
+class Outcome:
+    """The write of one attempt's outcome (``in_progress -> status``) and what to publish once it is committed."""
+
+    attempt: Attempt
+    status: str
+    values: dict[str, Any]
+    meta: dict[str, Any]
+    end: datetime
+    failure: _Failure | None = None
+    written: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        """The step can no longer run (retries exhausted or permanent failure)."""
+        return self.written and self.failure is not None and not self.failure.will_retry
 
 
 #: Failures a handler means (or the engine decides): logged as one line, without a traceback.
@@ -100,10 +159,6 @@ def invoke_handler(
         raise EncodingError(f"step {step.name}: {exc}", path=exc.path) from None
 
 
-class _ClaimLost(Exception):
-    """Another runner claimed or changed the step first."""
-
-
 def format_backtrace(exc: BaseException) -> str:
     """The last lines of an exception's traceback."""
     lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
@@ -111,7 +166,7 @@ def format_backtrace(exc: BaseException) -> str:
 
 
 class StepExecutor:
-    """Runs the ready steps of one pass, concurrently on a bounded thread pool."""
+    """Claims steps, runs their handlers on a bounded thread pool, and writes and publishes their outcomes."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -134,88 +189,145 @@ class StepExecutor:
             self._pool = None
         self.leases.stop()
 
-    def execute(self, task: TaskInfo, task_view: TaskView, ready: list[Any]) -> list[StepOutcome]:
-        """Execute ``ready`` steps; returns the outcome of each step actually attempted."""
-        events = self.rt.events
-        events.emit(
-            "workflow.steps_execution_started",
-            lambda: {
-                "task_id": task.task_id,
-                "task_name": task.name,
-                "step_count": len(ready),
-                "processing_mode": "concurrent",
-            },
-        )
-        if len(ready) == 1:
-            results = [contextvars.copy_context().run(self.execute_one, task, task_view, ready[0])]
-        else:
-            pool = self._executor()
-            futures = [
-                pool.submit(contextvars.copy_context().run, self.execute_one, task, task_view, row) for row in ready
-            ]
-            results = [f.result() for f in futures]
-        outcomes = [o for o in results if o is not None]
-        events.emit(
-            "workflow.steps_execution_completed",
-            lambda: {
-                "task_id": task.task_id,
-                "task_name": task.name,
-                "processed_count": len(outcomes),
-                "successful_count": sum(1 for o in outcomes if o.status == COMPLETE),
-            },
-        )
-        return outcomes
+    # -- the pass's writes (in the caller's transaction) -------------------------------------------
 
-    # -- one step --------------------------------------------------------------------------------
+    def claim(
+        self, connection: Connection, task: TaskInfo, rows: Sequence[Any], token: str | None = None
+    ) -> list[Claim]:
+        """Claim ``rows`` (ready steps) in the caller's transaction; the claims won, their leases held.
 
-    def mark_dispatched(self, task: TaskInfo, rows: list[Any]) -> list[tuple[int, str]]:
+        With ``token`` the rows are steps :meth:`reserve` set aside for that token (a dispatched step).
+        """
+        now = utcnow()
+        lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
+        statement, params = (_CLAIM_DISPATCHED, {"b_token": token}) if token else (_CLAIM, {"b_now": now})
+        retrying = [row for row in rows if row.status == ERROR]
+        retries = apply_transitions(
+            connection, "step",
+            [
+                Move(row.workflow_step_id, ERROR, PENDING, {"retry_attempt": row.attempts + 1},
+                     {"next_retry_at": None}, params)
+                for row in retrying
+            ],
+            statement=statement, now=now,
+        )  # fmt: skip
+        retried = {t.entity_id: t for t in retries if t is not None}
+        # after a retry transition the same guards hold, so its claim cannot fail where the retry succeeded
+        candidates = [row for row in rows if row.status != ERROR or row.workflow_step_id in retried]
+        tokens = [token or f"{self.rt.worker_id}/{secrets.token_hex(4)}" for _ in candidates]
+        moves = []
+        for row, claim_token in zip(candidates, tokens, strict=True):
+            retry = retried.get(row.workflow_step_id)
+            moves.append(
+                Move(
+                    row.workflow_step_id,
+                    PENDING,
+                    IN_PROGRESS,
+                    {"attempt_number": row.attempts + 1, "claimed_by": claim_token},
+                    {"in_process": True, "lease_expires_at": lease, "claimed_by": claim_token, "started_at": now},
+                    params,
+                    retry.sort_key if retry is not None else None,
+                )
+            )
+        claims: list[Claim] = []
+        written = apply_transitions(connection, "step", moves, statement=statement, now=now)
+        for row, claim_token, claimed in zip(candidates, tokens, written, strict=True):
+            if claimed is None:
+                continue
+            view = step_view(row, task.parents(row.name))
+            view.status, view.started_at, view.in_process, view.next_retry_at = IN_PROGRESS, now, True, None
+            claims.append(Claim(view, claim_token, retried.get(row.workflow_step_id), claimed.sort_key))
+        if len(claims) < len(rows):
+            logger.debug("%d step(s) of task %s claimed elsewhere", len(rows) - len(claims), task.task_id)
+        return claims
+
+    def reserve(self, connection: Connection, rows: Sequence[Any]) -> list[tuple[int, str]]:
         """Reserve ready steps for other workers (a claim with a lease); returns (step_id, claim token) pairs."""
         now = utcnow()
         lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
         marked: list[tuple[int, str]] = []
-        with self.rt.db.connection() as session:
-            for row in rows:
-                token = f"dispatch/{secrets.token_hex(6)}"
-                params = {"b_id": row.workflow_step_id, "b_now": now, "b_token": token, "b_lease": lease}
-                if session.execute(_MARK_DISPATCHED, params).rowcount == 1:
-                    marked.append((row.workflow_step_id, token))
+        for row in rows:
+            token = f"dispatch/{secrets.token_hex(6)}"
+            params = {"b_id": row.workflow_step_id, "b_now": now, "b_token": token, "b_lease": lease}
+            if connection.execute(_MARK_DISPATCHED, params).rowcount == 1:
+                marked.append((row.workflow_step_id, token))
         return marked
 
-    def execute_one(
-        self, task: TaskInfo, task_view: TaskView, row: Any, dispatched_token: str | None = None
-    ) -> StepOutcome | None:
-        """Claim and run one step; None when another runner got it first.
+    def write(self, connection: Connection, outcomes: Sequence[Outcome]) -> None:
+        """Write outcomes in the caller's transaction, each only if its claim still holds (sets ``written``)."""
+        moves = [
+            Move(
+                o.attempt.claim.view.step_id,
+                IN_PROGRESS,
+                o.status,
+                o.meta,
+                o.values,
+                {"b_token": o.attempt.claim.token},
+                o.attempt.claim.sort_key,
+            )
+            for o in outcomes
+        ]
+        for outcome, written in zip(
+            outcomes, apply_transitions(connection, "step", moves, statement=_FINISH), strict=True
+        ):
+            outcome.written = written is not None
 
-        ``dispatched_token`` runs a step reserved by :meth:`mark_dispatched` (only the holder of the token may).
-        From the claim to the recorded outcome the claim's lease is renewed, whatever subscribers and the
-        handler do meanwhile. A ``KeyboardInterrupt``/``SystemExit`` (from the handler or a subscriber) is
-        recorded as a failed attempt, releasing the step at once, and then re-raised.
+    # -- the step threads -------------------------------------------------------------------------------
+
+    def hold(self, claims: Sequence[Claim]) -> None:
+        """Keep the claims' leases renewed until their outcomes are published."""
+        for claim in claims:
+            self.leases.hold(claim.token)
+
+    def submit(self, task: TaskInfo, task_view: TaskView, claim: Claim) -> Future[Attempt]:
+        """Run a claimed step on the thread pool."""
+        return self._executor().submit(contextvars.copy_context().run, self.run, task, task_view, claim, True)
+
+    def run(self, task: TaskInfo, task_view: TaskView, claim: Claim, pooled: bool = False) -> Attempt:
+        """Announce a claimed step and run its handler; the attempt (never raises, writes nothing).
+
+        A ``KeyboardInterrupt``/``SystemExit`` (from the handler or a subscriber) comes back as an interrupted
+        attempt: the pass records it as a failed attempt, releasing the step at once, and then re-raises it.
+        Every attempt runs in a context of its own, so its log fields and attached span stay with it.
         """
-        token = dispatched_token or f"{self.rt.worker_id}/{secrets.token_hex(4)}"
-        try:
-            view, retry = self._claim(task, row, token, dispatched=dispatched_token is not None)
-        except _ClaimLost:
-            return None
-        bind_step(view.name, view.attempts + 1)  # this attempt's log records name it (own context per step)
-        self.leases.hold(token)
+        if not pooled:
+            return contextvars.copy_context().run(self.run, task, task_view, claim, True)
+        bind_step(claim.view.name, claim.view.attempts + 1)  # this attempt's log records name it
         started = time.perf_counter()
         try:
-            self._announce(task, view, retry)
-            error = self._run_handler(task, task_view, view)
-        except BaseException as exc:  # an interruption: record the attempt, release the claim, re-raise
-            self.leases.release(token)
-            self._record_failure(task, view, token, exc, time.perf_counter() - started)
-            raise
-        self.leases.release(token)
-        duration = time.perf_counter() - started
-        if error is not None:
-            return self._record_failure(task, view, token, error, duration)
-        return self._record_success(task, view, token, duration)
+            self._announce(task, claim)
+            error = self._run_handler(task, task_view, claim.view)
+        except BaseException as exc:  # an interruption
+            error, interrupted = exc, True
+        else:
+            interrupted = False
+        context = contextvars.copy_context() if pooled else None
+        return Attempt(claim, error, time.perf_counter() - started, interrupted, context)
 
-    def _announce(self, task: TaskInfo, view: StepView, retry: Transition | None) -> None:
-        """Publish what happens before the handler runs (retry, execution requested, before handle)."""
-        events = self.rt.events
-        if retry is not None:
+    def execute_one(self, task: TaskInfo, task_view: TaskView, row: Any, token: str) -> StepOutcome | None:
+        """Claim and run one step reserved for ``token`` by :meth:`reserve`; None when it is not ours any more."""
+        with self.rt.db.connection() as connection:
+            claims = self.claim(connection, task, [row], token)
+        if not claims:
+            return None
+        self.hold(claims)
+        attempt = self.run(task, task_view, claims[0])
+        outcome = self.outcome(task, attempt)
+        with self.rt.db.connection() as connection:
+            self.write(connection, [outcome])
+        published = self.publish(task, outcome)
+        if attempt.interrupted:
+            assert attempt.error is not None
+            raise attempt.error
+        return published
+
+    def _announce(self, task: TaskInfo, claim: Claim) -> None:
+        """Publish what happened before the handler runs (claim, retry, execution requested, before handle)."""
+        events, view = self.rt.events, claim.view
+        if claim.retry is not None:
+            self._before(task, view, ERROR, PENDING)
+        self._before(task, view, PENDING, IN_PROGRESS)
+        if claim.retry is not None:
             self.rt.metrics.step_retried(*task.labels, view.name)
             events.emit(
                 "step.retry_requested",
@@ -290,107 +402,31 @@ class StepExecutor:
         view.results = attempt.results
         return error
 
-    def _claim(self, task: TaskInfo, row: Any, token: str, dispatched: bool) -> tuple[StepView, Transition | None]:
-        now = utcnow()
-        statement, params = (_CLAIM_DISPATCHED, {"b_token": token}) if dispatched else (_CLAIM, {"b_now": now})
-        retry: Transition | None = None
-        if row.status == ERROR:
-            self._before(task, row.workflow_step_id, row.name, ERROR, PENDING)
-        self._before(task, row.workflow_step_id, row.name, PENDING, IN_PROGRESS)
-        try:
-            with self.rt.db.connection() as session:
-                if row.status == ERROR:
-                    retry = apply_transition(
-                        session, "step", row.workflow_step_id, ERROR, PENDING,
-                        {"retry_attempt": row.attempts + 1}, {"next_retry_at": None},
-                        statement=statement, params=params, now=now,
-                    )  # fmt: skip
-                    if retry is None:
-                        raise _ClaimLost
-                lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
-                claim = apply_transition(
-                    session, "step", row.workflow_step_id, PENDING, IN_PROGRESS,
-                    {"attempt_number": row.attempts + 1, "claimed_by": token},
-                    {"in_process": True, "lease_expires_at": lease, "claimed_by": token, "started_at": now},
-                    statement=statement, params=params, now=now,
-                )  # fmt: skip
-                if claim is None:
-                    raise _ClaimLost
-        except _ClaimLost:
-            logger.debug("step %s of task %s claimed elsewhere", row.name, task.task_id)
-            raise
-        view = step_view(row, task.parents(row.name))
-        view.status = IN_PROGRESS
-        view.started_at = now
-        view.in_process = True
-        view.next_retry_at = None
-        return view, retry
-
-    def _before(self, task: TaskInfo, step_id: int, name: str, from_state: str, to_state: str) -> None:
+    def _before(self, task: TaskInfo, view: StepView, from_state: str, to_state: str) -> None:
         self.rt.events.emit(
             "step.before_transition",
             lambda: {
-                "task_id": task.task_id, "step_id": step_id, "step_name": name, "from_state": from_state,
+                "task_id": task.task_id, "step_id": view.step_id, "step_name": view.name, "from_state": from_state,
                 "to_state": to_state, "transition_event": event_for_transition("step", from_state, to_state),
             },
         )  # fmt: skip
 
-    def _finish(
-        self, task: TaskInfo, view: StepView, token: str, to_state: str, meta: dict[str, Any], values: dict[str, Any]
-    ) -> bool:
-        self._before(task, view.step_id, view.name, IN_PROGRESS, to_state)
-        with self.rt.db.connection() as session:
-            written = apply_transition(
-                session, "step", view.step_id, IN_PROGRESS, to_state, meta, values,
-                statement=_FINISH, params={"b_token": token},
-            )  # fmt: skip
-        if written is None:
-            logger.warning(
-                "step %s (id %s) lost its claim before finishing (lease expired?): outcome discarded",
-                view.name, view.step_id,
-            )  # fmt: skip
-        return written is not None
+    # -- outcomes -----------------------------------------------------------------------------------
 
-    def _record_success(self, task: TaskInfo, view: StepView, token: str, duration: float) -> StepOutcome:
-        end = utcnow()
-        attempts = view.attempts + 1
-        values = {
-            "attempts": attempts,
-            "last_attempted_at": end,
-            "processed": True,
-            "processed_at": end,
-            "in_process": False,
-            "lease_expires_at": None,
-            "claimed_by": None,
-            "results": view.results,
-            "backoff_request_seconds": None,
-            "next_retry_at": None,
-        }
-        meta = {"attempt_number": attempts, "execution_duration": round(duration, 6)}
-        finished = self._finish(task, view, token, COMPLETE, meta, values)
-        if not finished:
-            return StepOutcome(view, "lost")
-        view.attempts, view.status, view.processed, view.processed_at = attempts, COMPLETE, True, end
-        view.in_process, view.last_attempted_at = False, end
-        self.rt.metrics.step_executed(*task.labels, view.name, COMPLETE, duration)
-        if self.rt.otel is not None:
-            self.rt.otel.processed(task.destination, duration)
-        logger.info("step %s of task %s complete in %.3fs", view.name, task.task_id, duration)
-        self.rt.events.emit(
-            "step.completed",
-            lambda: step_payload(
-                task, view, "completed",
-                execution_duration=round(duration, 6), step_results=view.results,
-                from_state=IN_PROGRESS, to_state=COMPLETE,
-            ),
-        )  # fmt: skip
-        return StepOutcome(view, COMPLETE)
-
-    def _record_failure(
-        self, task: TaskInfo, view: StepView, token: str, exc: BaseException, duration: float
-    ) -> StepOutcome:
-        end = utcnow()
-        attempts = view.attempts + 1
+    def outcome(self, task: TaskInfo, attempt: Attempt) -> Outcome:
+        """What is written when a step finishes: the columns and transition metadata of its attempt."""
+        view, end, attempts = attempt.claim.view, utcnow(), attempt.claim.view.attempts + 1
+        duration = attempt.duration
+        if attempt.error is None:
+            self._before(task, view, IN_PROGRESS, COMPLETE)
+            values: dict[str, Any] = {
+                "attempts": attempts, "last_attempted_at": end, "processed": True, "processed_at": end,
+                "in_process": False, "lease_expires_at": None, "claimed_by": None, "results": view.results,
+                "backoff_request_seconds": None, "next_retry_at": None,
+            }  # fmt: skip
+            meta: dict[str, Any] = {"attempt_number": attempts, "execution_duration": round(duration, 6)}
+            return Outcome(attempt, COMPLETE, values, meta, end)
+        exc = attempt.error
         permanent = isinstance(exc, (PermanentError, EncodingError))
         retryable = view.retryable and not permanent
         exhausted = attempts >= view.retry_limit
@@ -415,70 +451,95 @@ class StepExecutor:
         error_code = exc.error_code if isinstance(exc, PermanentError) else None
         if error_code:
             results["error_code"] = error_code
-        backoff_request = backoff if explicit else None
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "last_attempted_at": end,
-            "processed": False,
-            "in_process": False,
-            "lease_expires_at": None,
-            "claimed_by": None,
-            "results": results,
-            "retryable": retryable,
-            "backoff_request_seconds": backoff_request,
-            "next_retry_at": next_retry_at,
-        }
+        self._before(task, view, IN_PROGRESS, ERROR)
+        values = {
+            "attempts": attempts, "last_attempted_at": end, "processed": False, "in_process": False,
+            "lease_expires_at": None, "claimed_by": None, "results": results, "retryable": retryable,
+            "backoff_request_seconds": backoff if explicit else None, "next_retry_at": next_retry_at,
+        }  # fmt: skip
         meta = {
-            "attempt_number": attempts,
-            "execution_duration": round(duration, 6),
-            "error_message": self.rt.events.masker.scrub(error_message)[:1000],
-            "error_class": type(exc).__name__,
+            "attempt_number": attempts, "execution_duration": round(duration, 6),
+            "error_message": self.rt.events.masker.scrub(error_message)[:1000], "error_class": type(exc).__name__,
             "backoff_until": iso(next_retry_at),
-        }
-        finished = self._finish(task, view, token, ERROR, meta, values)
-        if not finished:
-            return StepOutcome(view, "lost")
-        view.attempts, view.status, view.results, view.retryable = (
-            attempts,
-            ERROR,
-            values["results"],
-            retryable,
+        }  # fmt: skip
+        failure = _Failure(
+            exc, error_message, backtrace, retryable, will_retry, exhausted, explicit, backoff, error_code
         )
-        view.in_process, view.last_attempted_at, view.next_retry_at = False, end, next_retry_at
-        view.backoff_request_seconds = backoff_request
+        return Outcome(attempt, ERROR, values, meta, end, failure)
+
+    def publish(self, task: TaskInfo, outcome: Outcome) -> StepOutcome:
+        """After the outcome's transaction: release its lease; update the snapshot; metrics, log, events.
+
+        This runs in the context the step ran in, so log records and spans see the step's span as current.
+        """
+        context = outcome.attempt.context
+        return context.run(self._publish, task, outcome) if context is not None else self._publish(task, outcome)
+
+    def _publish(self, task: TaskInfo, outcome: Outcome) -> StepOutcome:
+        attempt = outcome.attempt
+        view, values, duration = attempt.claim.view, outcome.values, attempt.duration
+        self.leases.release(attempt.claim.token)
+        if not outcome.written:
+            logger.warning(
+                "step %s (id %s) lost its claim before finishing (lease expired?): outcome discarded",
+                view.name, view.step_id,
+            )  # fmt: skip
+            return StepOutcome(view, "lost")
+        view.attempts, view.status, view.results = values["attempts"], outcome.status, values["results"]
+        view.in_process, view.last_attempted_at, view.next_retry_at = False, outcome.end, values["next_retry_at"]
+        failure = outcome.failure
+        if failure is None:
+            view.processed, view.processed_at = True, outcome.end
+            self.rt.metrics.step_executed(*task.labels, view.name, COMPLETE, duration)
+            if self.rt.otel is not None:
+                self.rt.otel.processed(task.destination, duration)
+            logger.info("step %s of task %s complete in %.3fs", view.name, task.task_id, duration)
+            self.rt.events.emit(
+                "step.completed",
+                lambda: step_payload(
+                    task, view, "completed",
+                    execution_duration=round(duration, 6), step_results=view.results,
+                    from_state=IN_PROGRESS, to_state=COMPLETE,
+                ),
+            )  # fmt: skip
+            return StepOutcome(view, COMPLETE)
+        self._publish_failure(task, view, failure, duration)
+        return StepOutcome(view, ERROR, blocked=not failure.will_retry)
+
+    def _publish_failure(self, task: TaskInfo, view: StepView, failure: _Failure, duration: float) -> None:
+        exc, events = failure.exc, self.rt.events
+        view.retryable, view.backoff_request_seconds = failure.retryable, failure.backoff if failure.explicit else None
         self.rt.metrics.step_executed(*task.labels, view.name, ERROR, duration)
         if self.rt.otel is not None:
             self.rt.otel.processed(task.destination, duration, error_type(exc))
-        self._log_failure(task, view, exc, error_message, next_retry_at)
-        events = self.rt.events
+        self._log_failure(task, view, exc, failure.message, view.next_retry_at)
         events.emit(
             "step.failed",
             lambda: step_payload(
                 task, view, "failed",
-                execution_duration=round(duration, 6), error_message=error_message,
-                exception_class=error_type(exc), backtrace=backtrace, retryable=retryable,
-                error_code=error_code, next_retry_at=iso(next_retry_at), step_results=view.results,
+                execution_duration=round(duration, 6), error_message=failure.message,
+                exception_class=error_type(exc), backtrace=failure.backtrace, retryable=failure.retryable,
+                error_code=failure.error_code, next_retry_at=iso(view.next_retry_at), step_results=view.results,
                 from_state=IN_PROGRESS, to_state=ERROR,
             ),
         )  # fmt: skip
-        if will_retry:
+        if failure.will_retry:
             events.emit(
                 "observability.step.backoff",
                 lambda: step_payload(
                     task, view, "backoff",
-                    backoff_seconds=backoff,
-                    backoff_type="server_requested" if explicit else "exponential",
+                    backoff_seconds=failure.backoff,
+                    backoff_type="server_requested" if failure.explicit else "exponential",
                     retry_after=exc.retry_after if isinstance(exc, RetryableError) else None,
                 ),
             )  # fmt: skip
-        elif exhausted and retryable:
+        elif failure.exhausted and failure.retryable:
             self.rt.metrics.step_retries_exhausted(*task.labels, view.name)
-            logger.warning("step %s of task %s exhausted its %d attempts", view.name, task.task_id, attempts)
+            logger.warning("step %s of task %s exhausted its %d attempts", view.name, task.task_id, view.attempts)
             events.emit(
                 "observability.step.max_retries_reached",
-                lambda: step_payload(task, view, "max_retries_reached", error_message=error_message),
+                lambda: step_payload(task, view, "max_retries_reached", error_message=failure.message),
             )
-        return StepOutcome(view, ERROR, blocked=not will_retry)
 
     def _log_failure(
         self, task: TaskInfo, view: StepView, exc: BaseException, message: str, next_retry_at: datetime | None

@@ -8,6 +8,7 @@ not published here: callers publish the returned :class:`Transition` after their
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
@@ -88,7 +89,27 @@ _FLIP_MOST_RECENT = {
     .returning(log.c.sort_key)
     for kind, (_e, log, _pk, fk) in _TABLES.items()
 }  # fmt: skip
+_FLIP_KNOWN = {
+    kind: update(log).where(fk == bindparam("b_id"), log.c.most_recent.is_(True)).values(most_recent=False)
+    for kind, (_e, log, _pk, fk) in _TABLES.items()
+}
 _INSERT_LOG = {kind: insert(log) for kind, (_e, log, _pk, _fk) in _TABLES.items()}
+
+
+@dataclass(frozen=True)
+class Move:
+    """One transition requested of :func:`apply_transitions`."""
+
+    entity_id: int
+    from_state: str
+    to_state: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Extra columns written in the entity's ``UPDATE``.
+    values: dict[str, Any] = field(default_factory=dict)
+    #: Extra bind parameters of a guarded statement.
+    params: dict[str, Any] = field(default_factory=dict)
+    #: The sort key of the entity's latest log row, when the caller wrote that row in this transaction.
+    previous_sort_key: int | None = None
 
 
 def apply_transition(
@@ -110,42 +131,71 @@ def apply_transition(
     :func:`status_update` (e.g. a claim that also requires the step to be ready) whose extra bind
     parameters come in ``params``. The edge itself is not checked here: callers use allowed edges.
     """
+    move = Move(entity_id, from_state, to_state, dict(metadata or {}), dict(values or {}), dict(params or {}))
+    return apply_transitions(session, kind, [move], statement=statement, now=now)[0]
+
+
+def apply_transitions(
+    session: Session | Connection,
+    kind: Kind,
+    moves: Sequence[Move],
+    *,
+    statement: Update | None = None,
+    now: datetime | None = None,
+) -> list[Transition | None]:
+    """:func:`apply_transition` of several entities in the caller's transaction; None where one lost its race.
+
+    Each conditional ``UPDATE`` runs alone, so each entity may lose its race on its own. The log rows of the
+    entities that moved take one ``executemany`` each: the flip of the previous ``most_recent`` row (one
+    ``UPDATE ... RETURNING`` per entity instead when its ``previous_sort_key`` is unknown), the insert, and for
+    steps that completed the readiness counters of their children.
+    """
     now = now or utcnow()
     _entity, _log, _pk, fk = _TABLES[kind]
-    result = session.execute(
-        statement if statement is not None else _STATUS_UPDATE[kind],
-        {
-            "b_id": entity_id,
-            "b_from": from_state,
-            "status": to_state,
-            "updated_at": now,
-            **(values or {}),
-            **(params or {}),
-        },
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    previous = session.execute(_FLIP_MOST_RECENT[kind], {"b_id": entity_id}).scalar()
-    sort_key = (previous or 0) + 1
-    meta = dict(metadata or {})
+    written: list[Transition | None] = []
+    known: list[dict[str, Any]] = []
+    for move in moves:
+        result = session.execute(
+            statement if statement is not None else _STATUS_UPDATE[kind],
+            {
+                "b_id": move.entity_id, "b_from": move.from_state, "status": move.to_state, "updated_at": now,
+                **move.values, **move.params,
+            },
+        )  # fmt: skip
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            written.append(None)
+            continue
+        previous = move.previous_sort_key
+        if previous is None:
+            previous = session.execute(_FLIP_MOST_RECENT[kind], {"b_id": move.entity_id}).scalar()
+        else:
+            known.append({"b_id": move.entity_id})
+        event = event_for_transition(kind, move.from_state, move.to_state)
+        sort_key, meta = (previous or 0) + 1, dict(move.metadata)
+        written.append(Transition(kind, move.entity_id, move.from_state, move.to_state, event, sort_key, now, meta))
+    moved = [t for t in written if t is not None]
+    if not moved:
+        return written
+    if known:  # before the insert: the new rows are the most recent ones
+        session.execute(_FLIP_KNOWN[kind], known)
     session.execute(
         _INSERT_LOG[kind],
-        {
-            fk.key: entity_id,
-            "to_state": to_state,
-            "from_state": from_state,
-            "metadata": meta,
-            "sort_key": sort_key,
-            "most_recent": True,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    if kind == "step" and to_state in COMPLETED_STATES and from_state not in COMPLETED_STATES:
-        session.execute(_DECREMENT_CHILDREN, {"parent_id": entity_id})
-    return Transition(
-        kind, entity_id, from_state, to_state, event_for_transition(kind, from_state, to_state), sort_key, now, meta
-    )
+        [
+            {
+                fk.key: t.entity_id, "to_state": t.to_state, "from_state": t.from_state, "metadata": t.metadata,
+                "sort_key": t.sort_key, "most_recent": True, "created_at": now, "updated_at": now,
+            }
+            for t in moved
+        ],
+    )  # fmt: skip
+    parents = [
+        {"parent_id": t.entity_id}
+        for t in moved
+        if kind == "step" and t.to_state in COMPLETED_STATES and t.from_state not in COMPLETED_STATES
+    ]
+    if parents:
+        session.execute(_DECREMENT_CHILDREN, parents)
+    return written
 
 
 class _StateMachine:

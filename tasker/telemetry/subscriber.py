@@ -85,6 +85,19 @@ class _OpenStep:
     end_ns: int | None = None  # set when the attempt failed and the span waits for its backoff event
 
 
+def _recorded_end(event: Mapping[str, Any], span: trace.Span) -> int | None:
+    """When the attempt ended as recorded (``completed_at``), if known and within the span; None means now.
+
+    The engine publishes an outcome after the transaction that records it, which may also claim the steps
+    depending on it: their spans start at their claim, so this span ends when the outcome was taken.
+    """
+    end = _ns(event.get("completed_at"))
+    start = getattr(span, "start_time", None)
+    if end is None or end > time.time_ns() or (isinstance(start, int) and end < start):
+        return None
+    return end
+
+
 def _ns(value: Any) -> int | None:
     """Epoch nanoseconds of an ISO-8601 timestamp (naive means UTC), or None."""
     if not isinstance(value, str) or not value:
@@ -378,7 +391,7 @@ class TelemetrySubscriber(BaseSubscriber):
             span = self._retro_span(event)
         if span is not None:
             span.set_status(Status(StatusCode.OK))
-            span.end()
+            span.end(end_time=_recorded_end(event, span))
 
     def handle_step_failed(self, event: Event) -> None:
         """Mark the attempt's span ERROR with the exception; it ends now, or after its backoff event."""
