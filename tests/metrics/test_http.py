@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -112,7 +113,8 @@ def call(app: Any, path: str = "/metrics") -> tuple[int, dict[str, str], bytes]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://metrics") as client:
             return await client.get(path)
 
-    response = asyncio.run(get())
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever loop this thread may have
+        response = thread.submit(asyncio.run, get()).result()
     return response.status_code, dict(response.headers), response.content
 
 
