@@ -39,6 +39,7 @@ from tasker.handlers.annotations import annotate_task, task_annotations
 from tasker.handlers.base import StepHandler
 from tasker.handlers.task import TaskHandler, draft_task
 from tasker.metrics import MetricsBackend, OTelMessagingMetrics
+from tasker.metrics.database import DatabaseCollector
 from tasker.models import Task
 from tasker.models.base import utcnow
 from tasker.models.queries import TaskFilter, TaskSummary, find_task, list_tasks, summarize, task_steps
@@ -57,8 +58,8 @@ from tasker.orchestration.readiness import ExecutionContext, execution_context
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.request import TaskRequest
 from tasker.state.states import ERROR, PENDING, RESOLVED_MANUALLY, STATES, TERMINAL_TASK_STATES
+from tasker.telemetry.logs import apply_log_format, install_log_correlation, task_log_context
 from tasker.telemetry.propagation import new_task_trace_context
-from tasker.telemetry.redaction import AttributeRedactor
 from tasker.telemetry.setup import app_telemetry
 from tasker.templates import StepTemplate, TaskTemplate, TemplateRegistry, load_templates, parse_template
 from tasker.views import AnnotationView, StepSequence, TaskView
@@ -73,6 +74,12 @@ class TaskTimeoutError(TaskerError, TimeoutError):
         self.task_id = task_id
         self.status = status
         super().__init__(f"task {task_id} still '{status}' after {timeout:g}s")
+
+
+def _otel_metrics(meter_provider: MeterProvider | None, config: TaskerConfig) -> OTelMessagingMetrics | None:
+    if meter_provider is None:
+        return None
+    return OTelMessagingMetrics(meter_provider, worker_name=config.metrics.worker_name)
 
 
 def _celery_producer(settings: TaskerConfig) -> Executor:
@@ -126,15 +133,20 @@ class Tasker:
         )
         self.templates = TemplateRegistry(self.config.templates.handler_aliases, self._register_handler_events)
         self.metrics = MetricsBackend(enabled=self.config.metrics.enabled, buckets=self.config.metrics.buckets)
+        self.metrics.register_collector(DatabaseCollector(self.db))  # backlog and in-progress gauges, at scrape time
+        #: The app's one redaction function for every sink: ``app.masker.redact(value)`` / ``.scrub(text)``.
+        self.masker = Masker.from_config(self.config.events)
         self.events = EventBus(
             catalog=EventCatalog(),
-            masker=Masker(self.config.events.filter_parameters, self.config.events.filter_mask),
+            masker=self.masker,
             on_subscriber_error=lambda event, subscriber, _exc: self.metrics.subscriber_error(subscriber, event),
             slow_subscriber_seconds=self.config.events.slow_subscriber_seconds,
             on_slow_subscriber=lambda event, subscriber: self.metrics.subscriber_slow(subscriber, event),
             on_event_dropped=lambda event, subscriber: self.metrics.event_dropped(subscriber, event),
         )
         self.telemetry = app_telemetry(self.config.telemetry, self.events)  # None unless an exporter is configured
+        install_log_correlation(masker=self.masker)  # trace ids and this app's masker on tasker's log records
+        apply_log_format(self.config.logging.format)
         self.executor: Executor = InlineExecutor()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._runtime = Runtime(
@@ -145,11 +157,15 @@ class Tasker:
             metrics=self.metrics,
             worker_id=self.worker_id,
             schedule=lambda task_id, delay: self.executor.enqueue(task_id, delay),
-            otel=OTelMessagingMetrics(meter_provider) if meter_provider is not None else None,
+            otel=_otel_metrics(
+                meter_provider
+                if meter_provider is not None or self.telemetry is None
+                else self.telemetry.meter_provider,
+                self.config,
+            ),
         )
         self._coordinator = Coordinator(self._runtime)
         self._operations = TaskOperations(self._runtime, self._coordinator.load_task)
-        self._redactor = AttributeRedactor(self.events.masker)
         if executor is not None:
             self.set_executor(executor)
         self._catalog = CatalogCache()
@@ -279,7 +295,8 @@ class Tasker:
         self.metrics.task_created(*info.labels)
         if self._runtime.otel is not None:
             self._runtime.otel.message_sent(info.destination)
-        logger.info("task %s (%s) created with %d steps", task_id, template.full_name, len(step_ids))
+        with task_log_context(task_id, trace_context, self.config.telemetry.propagation):
+            logger.info("task %s (%s) created with %d steps", task_id, template.full_name, len(step_ids))
         self._publish_created(info, view)
         self.executor.enqueue(task_id, 0.0)
         return view
@@ -436,7 +453,7 @@ class Tasker:
         view.annotations = annotations
         for step in view.steps:
             error = step.results.get("error") if isinstance(step.results, dict) else None
-            step.last_error = self._redactor.scrub(str(error)) if error and step.status != "complete" else None
+            step.last_error = self.masker.scrub(str(error)) if error and step.status != "complete" else None
         return view
 
     def list_tasks(
@@ -482,7 +499,7 @@ class Tasker:
             requested_at=task.requested_at, created_at=task.created_at, started_at=task.started_at,
             completed_at=task.completed_at, steps_total=summary.steps_total,
             steps_complete=summary.steps_complete, duration=(end - task.created_at).total_seconds(),
-            last_error=self._redactor.scrub(error.strip().splitlines()[0]) if error and error.strip() else None,
+            last_error=self.masker.scrub(error.strip().splitlines()[0]) if error and error.strip() else None,
             trace_id=(task.trace_context or {}).get("trace_id"),
         )  # fmt: skip
 

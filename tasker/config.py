@@ -135,6 +135,8 @@ class EventsConfig(_Section):
 
     filter_parameters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTER_PARAMETERS))
     filter_mask: str = "[FILTERED]"
+    #: Extra regular expressions scrubbed from free text (a named group ``value`` masks only that part).
+    filter_patterns: list[str] = Field(default_factory=list)
     #: Subscriptions YAML files loaded by :meth:`Tasker.from_config`.
     subscriptions: list[str] = Field(default_factory=list)
     #: A synchronous subscriber taking longer than this is logged and counted (make it ``delivery = "background"``).
@@ -153,20 +155,59 @@ class TailSamplingConfig(_Section):
     decision_wait_seconds: float = Field(default=30.0, gt=0)
 
 
+def _otel_env(*names: str) -> str | None:
+    """The first of the ``OTEL_*`` variables that is set (non-empty)."""
+    return next((value.strip() for name in names if (value := os.environ.get(name, "")).strip()), None)
+
+
+def _env_service_name() -> str:
+    """``OTEL_SERVICE_NAME``, else ``service.name`` of ``OTEL_RESOURCE_ATTRIBUTES``, else ``tasker``."""
+    name = _otel_env("OTEL_SERVICE_NAME")
+    if name is None:
+        pairs = (item.partition("=") for item in (_otel_env("OTEL_RESOURCE_ATTRIBUTES") or "").split(","))
+        name = next((value.strip() for key, _, value in pairs if key.strip() == "service.name"), None)
+    return name or "tasker"
+
+
+def _env_sampling_ratio() -> float:
+    """The ratio ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG`` describe (1.0 when unset)."""
+    sampler = (_otel_env("OTEL_TRACES_SAMPLER") or "parentbased_always_on").lower()
+    if sampler.endswith("always_off"):
+        return 0.0
+    if sampler.endswith("traceidratio"):
+        try:
+            return min(max(float(_otel_env("OTEL_TRACES_SAMPLER_ARG") or 1.0), 0.0), 1.0)
+        except ValueError:
+            return 1.0
+    return 1.0
+
+
+def _env_otlp_protocol() -> str:
+    return _otel_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+
+
 class TelemetryConfig(_Section):
-    """OpenTelemetry tracing of tasks and steps."""
+    """OpenTelemetry tracing of tasks and steps; unset values come from the standard ``OTEL_*`` variables."""
 
     enabled: bool = True
-    service_name: str = "tasker"
-    service_version: str = "0.1.0"
+    service_name: str = Field(default_factory=_env_service_name)
+    #: ``service.version`` of the resource: your service's version (unset: OTEL_RESOURCE_ATTRIBUTES decides).
+    service_version: str | None = None
     exporter: Literal["console", "otlp", "none"] = "none"
+    #: None: the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, headers, timeout, ... itself.
     otlp_endpoint: str | None = None
-    otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
-    sampling_ratio: float = Field(default=1.0, ge=0, le=1)
+    otlp_protocol: Literal["http/protobuf", "grpc"] = Field(default_factory=_env_otlp_protocol, validate_default=True)
+    sampling_ratio: float = Field(default_factory=_env_sampling_ratio, ge=0, le=1)
     propagation: Literal["parent", "link"] = "parent"
     #: Seconds one span export may take, retries included: bounds ``app.shutdown()`` with a dead collector.
     export_timeout_seconds: float = Field(default=5.0, gt=0)
     tail_sampling: TailSamplingConfig = Field(default_factory=TailSamplingConfig)
+
+
+class LoggingConfig(_Section):
+    """Log records of the engine: ``format: json`` writes one JSON object per line (see docs/telemetry.md)."""
+
+    format: Literal["text", "json"] = "text"
 
 
 class MetricsConfig(_Section):
@@ -174,6 +215,8 @@ class MetricsConfig(_Section):
 
     enabled: bool = True
     buckets: list[float] = Field(default_factory=lambda: list(JOB_BUCKETS))
+    #: This worker's name on OTel metrics (``messaging.destination.partition.id``): bounded, stable; unset: none.
+    worker_name: str | None = None
 
 
 class CeleryConfig(_Section):
@@ -240,6 +283,7 @@ class TaskerConfig(_Section):
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     celery: CeleryConfig = Field(default_factory=CeleryConfig)
     web: WebConfig = Field(default_factory=WebConfig)

@@ -11,12 +11,20 @@ from sqlalchemy import create_engine, text
 
 from tasker import Tasker
 from tests.support import handlers
+from tests.support.otel import reset_global_providers
 
 PG_URL = os.environ.get("TASKER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: Zero backoff: retries are immediately eligible, so tests never wait on the clock.
 FAST_CONFIG: dict[str, Any] = {"backoff": {"max_backoff_seconds": 0, "buffer_seconds": 0}}
+
+
+@pytest.fixture(autouse=True)
+def _global_otel_providers() -> Iterator[None]:
+    """An app with an exporter installs global providers: each test starts without any."""
+    yield
+    reset_global_providers()
 
 
 def service_unavailable(what: str, exc: BaseException) -> None:

@@ -62,8 +62,40 @@ def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
-class TaskerGroup(click.Group):
+class TaskerCommand(click.Command):
+    """A tasker command: never traced as a whole.
+
+    opentelemetry-instrumentation-click wraps plain ``click.Command`` instances only; under it a worker would be
+    one span lasting the process's life, recording ``sys.argv`` (``--database-url`` with its password).
+    """
+
+
+class TaskerSubgroup(click.Group):
+    """A group whose commands are :class:`TaskerCommand` (see :func:`untraced_command`)."""
+
+    command_class = TaskerCommand
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd`` as an untraced command."""
+        super().add_command(untraced_command(cmd), name)
+
+
+def untraced_command(cmd: click.Command) -> click.Command:
+    """``cmd`` (and its subcommands) as :class:`TaskerCommand`/:class:`TaskerSubgroup`: no span, no argv."""
+    if type(cmd) is click.Command:
+        cmd.__class__ = TaskerCommand
+    elif type(cmd) is click.Group:
+        cmd.__class__ = TaskerSubgroup
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            untraced_command(sub)
+    return cmd
+
+
+class TaskerGroup(TaskerSubgroup):
     """The root group: usage mistakes print one line (``Error: ... (see 'tasker X --help')``), not the usage."""
+
+    group_class = TaskerSubgroup
 
     def main(
         self,

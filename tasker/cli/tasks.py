@@ -113,7 +113,7 @@ def task_json(view: TaskView, masker: AttributeRedactor) -> dict[str, Any]:
         "trace_id": view.trace_id,
     }
     if view.steps:
-        data["context"] = masker.masker.mask_value_of(view.context)
+        data["context"] = masker.masker.redact(view.context)
         data["steps"] = [
             {
                 "name": s.name,

@@ -14,7 +14,6 @@ import click
 from tasker.cli.common import cli_app, database_flag, database_option, fail, friendly_errors
 from tasker.models.timeline import Attempt, TaskTrace, load_trace
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, RESOLVED_MANUALLY
-from tasker.telemetry.redaction import AttributeRedactor
 
 #: Characters of the timeline column.
 BAR_WIDTH = 40
@@ -88,6 +87,6 @@ def trace(task_id: int, database_url: str | None, width: int) -> None:
         fail("--width must be at least 10")
     with cli_app(database_flag(database_url), existing_database=True) as app:
         result = load_trace(app.db, task_id)
-        scrub = AttributeRedactor(app.events.masker).scrub
+        scrub = app.masker.scrub
     for line in render_trace(result, width, scrub=scrub):
         click.echo(line)

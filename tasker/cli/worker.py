@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from tasker.cli.common import cli_app, database_option, fail, friendly_errors, subscriptions_option, templates_option
+from tasker.cli.metrics import auth_options, metrics_auth
 
 
 @click.command()
@@ -24,6 +25,11 @@ from tasker.cli.common import cli_app, database_option, fail, friendly_errors, s
     default=None,
     help="Seconds between polls when idle (execution.worker_poll_interval).",
 )
+@click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), default=None, help="Serve /metrics on this port (0: a free one)."
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Interface /metrics listens on.")
+@auth_options
 @database_option
 @friendly_errors
 def worker(
@@ -31,6 +37,11 @@ def worker(
     subscriptions: tuple[str, ...],
     concurrency: int | None,
     poll_interval: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    auth_token: str | None,
+    auth_user: str | None,
+    auth_password: str | None,
     database_url: str | None,
 ) -> None:
     """Poll the database for runnable tasks and run their passes until SIGTERM or Ctrl-C.
@@ -45,12 +56,16 @@ def worker(
     On SIGTERM or Ctrl-C the worker finishes the steps it is running, hands its tasks back and exits;
     a second Ctrl-C exits at once (the running steps' leases then expire).
 
+    With --metrics-port the worker serves its Prometheus metrics (and the database gauges) on
+    /metrics, with the same options as `tasker metrics serve`.
+
     \b
     Example:
       tasker --config tasker.yaml worker --concurrency 4
       tasker worker --templates config/tasks --database-url postgresql://postgres@127.0.0.1/tasker
     """
     from tasker.executors import Worker
+    from tasker.metrics.http import MetricsServer, make_metrics_app
 
     flags = {
         "database.url": (database_url, "flag --database-url"),
@@ -74,13 +89,22 @@ def worker(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop)
+        server = None
+        if metrics_port is not None:
+            auth = metrics_auth(auth_token, auth_user, auth_password)
+            server = MetricsServer(make_metrics_app(lambda: app.metrics, auth), metrics_host, metrics_port).start()
+            click.echo(f"worker {app.worker_id}: serving metrics on {server.url}", err=True)
         lease = app.config.execution.step_lease_seconds
         click.echo(
             f"worker {app.worker_id}: {len(app.templates)} template(s), concurrency {runner.concurrency}, "
             f"step lease {lease:g}s",
             err=True,
         )
-        runner.run()
+        try:
+            runner.run()
+        finally:
+            if server is not None:
+                server.stop()
         if runner.failed:
             fail(f"worker {app.worker_id} could not continue after {runner.passes} pass(es) (see the log)")
         click.echo(f"worker {app.worker_id}: stopped after {runner.passes} pass(es)", err=True)

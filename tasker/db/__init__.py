@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import context as otel_context
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -35,6 +36,20 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """OpenTelemetry instrumentation suppressed: tasker's own queries (polls, claims, bookkeeping) make no spans.
+
+    Instrumentations (psycopg, SQLAlchemy, ...) check this context key; a handler's own database calls, made
+    outside tasker's sessions, are traced normally under the step span.
+    """
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 @contextlib.contextmanager
@@ -106,25 +121,25 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls back on error; DB errors become StoreError."""
-        with self._writing(), _store_errors(), self._writer.begin() as session:
+        with untraced(), self._writing(), _store_errors(), self._writer.begin() as session:
             yield session
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
         """A write transaction on a Core connection (no ORM session): the engine's hot path."""
-        with self._writing(), _store_errors(), self.engine.begin() as connection:
+        with untraced(), self._writing(), _store_errors(), self.engine.begin() as connection:
             yield connection
 
     @contextlib.contextmanager
     def read_connection(self) -> Iterator[Connection]:
         """A read-only Core connection (no write lock on SQLite)."""
-        with _store_errors(), self._read_engine.connect() as connection:
+        with untraced(), _store_errors(), self._read_engine.connect() as connection:
             yield connection
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session (no write lock on SQLite)."""
-        with _store_errors(), self._reader() as session:
+        with untraced(), _store_errors(), self._reader() as session:
             yield session
 
     def _writing(self) -> contextlib.AbstractContextManager[object]:
@@ -136,7 +151,7 @@ class Database:
 
         config = alembic_config()
         try:
-            with self.engine.begin() as connection:
+            with untraced(), self.engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
         except SQLAlchemyError as exc:
@@ -146,7 +161,7 @@ class Database:
         """The Alembic revision the database is at (None when never migrated)."""
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as connection:
+        with untraced(), self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     def check_ready(self) -> None:
@@ -171,7 +186,8 @@ class Database:
 
     def table_names(self) -> list[str]:
         """Tables present in the database."""
-        return sorted(inspect(self.engine).get_table_names())
+        with untraced():
+            return sorted(inspect(self.engine).get_table_names())
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,17 +1,32 @@
-"""Masking of sensitive values (passwords, tokens, API keys, ...) in payloads that leave the engine.
+"""The app's masker: one redaction function for every sink that carries user data out of the engine.
 
-A key is sensitive when, lower-cased and with ``-`` read as ``_``, it contains any configured filter entry
-(``EventsConfig.filter_parameters``): ``db_password`` and ``X-Api-Key`` match ``password`` and ``api_key``.
+Event payloads, span attributes, log records, transition metadata, CLI output and HTTP responses all go
+through :meth:`Masker.redact` (any value) or :meth:`Masker.scrub` (one string); the database keeps what the
+user wrote. Two mechanisms:
+
+* **Keys.** A key is sensitive when, lower-cased and with ``-`` read as ``_``, it contains any configured filter
+  entry (``EventsConfig.filter_parameters``): ``db_password`` and ``X-Api-Key`` match ``password`` and
+  ``api_key``. Its value is replaced by the mask whatever it holds.
+* **Free text.** Every string value (and the text of log lines and tracebacks) is scrubbed of
+  ``key=value`` / ``key: value`` / ``"key": "value"`` pairs whose key is sensitive, URL credentials
+  (``scheme://user:secret@host``), ``Bearer``/``Basic`` credentials, card numbers (13-19 digits, spaces or
+  dashes allowed, Luhn-valid; integers too) and the configured extra patterns (``EventsConfig.filter_patterns``:
+  regular expressions; a named group ``value`` masks only that part, else the whole match).
+
 Masking recurses into nested dicts, lists and tuples (subclasses included; other mapping types are left
-alone), copies only what it changes, and remembers its decision for every key it has seen: masking a typical
-payload costs one C-level subset test of its keys and one C-level pass over its values.
+alone), copies only what it changes, and remembers its decision for every key it has seen.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from itertools import compress
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+from tasker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from tasker.config import EventsConfig
 
 #: Mask used when none is configured (same default as ``EventsConfig.filter_mask``).
 DEFAULT_MASK: Final = "[FILTERED]"
@@ -20,12 +35,59 @@ DEFAULT_MASK: Final = "[FILTERED]"
 # key sets (user results keyed by ids) cannot grow it forever.
 _MEMO_LIMIT: Final = 4096
 
-# Mappings up to this size are scanned with a plain loop (measured faster than the C-level pipeline there).
-_SMALL: Final = 6
+_URL_CREDENTIALS = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<value>[^/\s@]+)(?=@)")
+_AUTH_SCHEME = re.compile(r"(?P<head>\b(?:[Bb]earer|[Bb]asic)\s+)(?P<value>[A-Za-z0-9._~+/=-]{4,})")
+# 13-19 digits, single spaces or dashes between them, not inside a longer number or word.
+_CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w])")
+_CARD_DIGITS_MIN = 13
+# Integers with 13 to 19 digits.
+_CARD_INT_MIN, _CARD_INT_MAX = 10**12, 10**19
 
 
 def _normalise(key: str) -> str:
     return key.lower().replace("-", "_")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn checksum (as card numbers do)."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _alternatives(patterns: tuple[str, ...]) -> str:
+    # Keys read "-" as "_": an entry "api_key" also matches "X-Api-Key" in text.
+    return "|".join(re.escape(p).replace("_", "[_-]") for p in sorted(patterns, key=len, reverse=True))
+
+
+def _keys_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Finds any sensitive key in text: the cheap test before the pairs pattern runs."""
+    return re.compile(_alternatives(patterns), re.IGNORECASE) if patterns else None
+
+
+def _pairs_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    alternatives = _alternatives(patterns)
+    return re.compile(
+        r"(?P<head>[\w.-]*(?:" + alternatives + r")[\w.-]*(?P<quote>[\"']?)\s*[:=]\s*)"
+        r"(?P<value>(?:(?:bearer|basic)\s+)?(?:\"[^\"]*\"|'[^']*'|[^\s,;&)}\]]+))",
+        re.IGNORECASE,
+    )
+
+
+def _compile_extra(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigurationError(f"invalid filter pattern {pattern!r}: {exc}") from exc
+    return tuple(compiled)
 
 
 class _ContainerTypes(dict[type, bool]):
@@ -38,19 +100,38 @@ class _ContainerTypes(dict[type, bool]):
 
 
 class Masker:
-    """Replaces the values of sensitive keys with a mask, recursively, without mutating its input."""
+    """Masks sensitive keys and secrets in free text, recursively, without mutating its input.
 
-    __slots__ = ("_clean", "_is_container", "_patterns", "_sensitive", "mask_value")
+    ``masker.redact(value)`` is the one call for any value (mapping, list, string, number);
+    ``masker.mask(mapping)`` is the same for a mapping, ``masker.scrub(text)`` for one string.
+    """
 
-    def __init__(self, filter_parameters: Iterable[str], mask: str = DEFAULT_MASK) -> None:
+    __slots__ = (
+        "__weakref__", "_clean", "_extra", "_is_container", "_keys", "_pairs", "_patterns", "_scrubbed",
+        "_sensitive", "mask_value",
+    )  # fmt: skip
+
+    def __init__(
+        self, filter_parameters: Iterable[str], mask: str = DEFAULT_MASK, patterns: Iterable[str] = ()
+    ) -> None:
         self._patterns: tuple[str, ...] = tuple(
             dict.fromkeys(_normalise(p) for p in filter_parameters if p and p.strip())
         )
+        self._extra = _compile_extra(patterns)
+        self._keys = _keys_pattern(self._patterns)
+        self._pairs = _pairs_pattern(self._patterns)
+        # Texts already scrubbed (names, statuses, messages repeat): text -> result.
+        self._scrubbed: dict[str, str] = {}
         self.mask_value = mask
         # Decisions already made, per key: checking a payload's keys is then one C-level subset test.
         self._clean: set[Any] = set()
         self._sensitive: set[Any] = set()
         self._is_container = _ContainerTypes().__getitem__
+
+    @classmethod
+    def from_config(cls, config: EventsConfig) -> Masker:
+        """The masker an ``events`` config section describes (keys, mask, extra patterns)."""
+        return cls(config.filter_parameters, config.filter_mask, config.filter_patterns)
 
     @property
     def filter_parameters(self) -> tuple[str, ...]:
@@ -60,7 +141,7 @@ class Masker:
     @property
     def enabled(self) -> bool:
         """False when there is nothing to filter (masking is then the identity)."""
-        return bool(self._patterns)
+        return bool(self._patterns or self._extra)
 
     def is_sensitive(self, key: object) -> bool:
         """Whether values stored under ``key`` are masked."""
@@ -75,40 +156,106 @@ class Masker:
         memo.add(key)
         return hit
 
+    # -- free text -------------------------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        """``text`` with secrets (sensitive pairs, credentials, card numbers, extra patterns) masked."""
+        if not (self._patterns or self._extra):
+            return text
+        done = self._scrubbed.get(text)
+        if done is not None:
+            return done
+        result = self._scrub(text)
+        if len(text) <= 256:
+            if len(self._scrubbed) >= _MEMO_LIMIT:
+                self._scrubbed.clear()
+            self._scrubbed[text] = result
+        return result
+
+    def _scrub(self, text: str) -> str:
+        # Each pattern runs only where a cheap test says it may match: most texts pass through untouched.
+        mask = self.mask_value
+        for pattern in self._extra:
+            text = pattern.sub(self._replace_group, text)
+        if self._keys is not None and self._pairs is not None and self._keys.search(text) is not None:
+            text = self._pairs.sub(self._replace_pair, text)
+        if "://" in text:
+            text = _URL_CREDENTIALS.sub(lambda m: m["head"] + mask, text)
+        if "asic" in text or "earer" in text:
+            text = _AUTH_SCHEME.sub(lambda m: m["head"] + mask, text)
+        if len(text) >= _CARD_DIGITS_MIN:
+            text = _CARD.sub(self._replace_card, text)
+        return text
+
+    def _replace_group(self, match: re.Match[str]) -> str:
+        if "value" in match.re.groupindex and match["value"] is not None:
+            start, end = match.span("value")
+            whole = match.start()
+            return match[0][: start - whole] + self.mask_value + match[0][end - whole :]
+        return self.mask_value
+
+    def _replace_pair(self, match: re.Match[str]) -> str:
+        value = match["value"]
+        mask = self.mask_value
+        if value.strip("\"'").startswith(mask) or match.string.startswith(mask, match.start("value")):
+            return match[0]
+        if value[:1] in ("'", '"'):
+            return f"{match['head']}{value[0]}{mask}{value[0]}"
+        return match["head"] + mask
+
+    def _replace_card(self, match: re.Match[str]) -> str:
+        digits = match[0].replace(" ", "").replace("-", "")
+        return self.mask_value if luhn_valid(digits) else match[0]
+
+    def _scalar(self, value: Any) -> Any:
+        """A string scrubbed, a card-number integer masked, anything else as it is."""
+        if isinstance(value, str):
+            scrubbed = self.scrub(value)
+            return value if scrubbed == value else scrubbed
+        if type(value) is int and _CARD_INT_MIN <= abs(value) < _CARD_INT_MAX:
+            return self.mask_value if luhn_valid(str(abs(value))) else value
+        return value
+
+    # -- structures ------------------------------------------------------------------------------------
+
     def mask(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """``payload`` with sensitive values masked; the same object when nothing needed masking."""
-        if not self._patterns:
+        if not self.enabled:
             return payload
         return self._mask_mapping(payload)
 
-    def mask_value_of(self, value: Any) -> Any:
-        """Mask sensitive keys inside any value (mapping, list, tuple or scalar)."""
-        if not self._patterns:
+    def redact(self, value: Any) -> Any:
+        """Any value (mapping, list, tuple, string, number) with every secret masked; unchanged objects kept."""
+        if not self.enabled:
             return value
         return self._mask_any(value)
 
     def _mask_mapping(self, data: Mapping[Any, Any]) -> Mapping[Any, Any]:
         out: dict[Any, Any] | None = None
-        if not data.keys() <= self._clean:
-            mask = self.mask_value
-            for key in [k for k in data if self.is_sensitive(k)]:
-                value = data[key]
-                if value is mask or (type(value) is str and value == mask):
-                    continue  # already masked
-                if out is None:
-                    out = dict(data)
-                out[key] = mask
-        # Only containers can hide sensitive keys. In larger mappings they are found by a C-level pass
-        # (compress/map) rather than a Python loop over every value; for a few items the loop is cheaper.
+        mask = self.mask_value
+        check_keys = not data.keys() <= self._clean
         is_container = self._is_container
-        if len(data) > _SMALL:
-            containers: Iterable[tuple[Any, Any]] = compress(data.items(), map(is_container, map(type, data.values())))
-        else:
-            containers = [(k, v) for k, v in data.items() if is_container(type(v))]
-        for key, value in containers:
-            if out is not None and out[key] is not value:
-                continue  # masked above
-            new = self._mask_mapping(value) if type(value) is dict else self._mask_any(value)
+        scrubbed = self._scrubbed
+        for key, value in data.items():
+            kind = type(value)
+            if check_keys and self.is_sensitive(key):
+                if value is mask or (kind is str and value == mask):
+                    continue  # already masked
+                new: Any = mask
+            elif kind is str:  # the common case, inline: a memo hit is one dict lookup
+                new = scrubbed.get(value)
+                if new is None:
+                    new = self.scrub(value)
+                if new == value:
+                    continue
+            elif kind is int:
+                if not _CARD_INT_MIN <= abs(value) < _CARD_INT_MAX:
+                    continue
+                new = self._scalar(value)
+            elif is_container(kind):
+                new = self._mask_mapping(value) if kind is dict else self._mask_any(value)
+            else:
+                new = self._scalar(value)
             if new is not value:
                 if out is None:
                     out = dict(data)
@@ -120,15 +267,13 @@ class Masker:
             return self._mask_mapping(value)
         if isinstance(value, (list, tuple)):
             changed: list[Any] | None = None
-            is_container = self._is_container
             for index, item in enumerate(value):
-                if is_container(type(item)):
-                    new = self._mask_any(item)
-                    if new is not item:
-                        if changed is None:
-                            changed = list(value)
-                        changed[index] = new
+                new = self._mask_any(item)
+                if new is not item:
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
             if changed is None:
                 return value
             return tuple(changed) if isinstance(value, tuple) else changed
-        return value
+        return self._scalar(value)

@@ -37,6 +37,7 @@ from sqlalchemy import Table, and_, or_, select, update
 
 from tasker.config import CeleryConfig
 from tasker.errors import ConfigurationError, StoreError, TaskerError, TaskNotFoundError
+from tasker.metrics.database import Heartbeat
 from tasker.models import Task
 from tasker.models.base import utcnow
 from tasker.state.states import IN_PROGRESS, PENDING
@@ -168,7 +169,7 @@ def carrier_of(trace_context: Mapping[str, Any] | None, propagation: str = "pare
         return {}
     try:
         if propagation == "link":
-            from tasker.telemetry.subscriber import execution_trace_id
+            from tasker.telemetry.propagation import execution_trace_id
 
             trace_context = {**trace_context, "trace_id": f"{execution_trace_id(trace_context, 'link'):032x}"}
         return traceparent(trace_context)
@@ -319,6 +320,7 @@ class _ProcessApp:
         self._app: Tasker | None = None
         self._pid = os.getpid()
         self._sweeper: _Sweeper | None = None
+        self._heartbeat: Heartbeat | None = None
         #: Whether this process runs its worker's sweeper (pool process 0, or the main process of a solo pool).
         self.sweeps_here = False
         _processes.add(self)
@@ -361,6 +363,7 @@ class _ProcessApp:
         self._lock = threading.Lock()
         self._app = None
         self._sweeper = None
+        self._heartbeat = None
         self.sweeps_here = False
         self._pid = os.getpid()
 
@@ -382,6 +385,9 @@ class _ProcessApp:
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         app = self.built()
         if app is not None:
             try:
@@ -414,10 +420,16 @@ class _ProcessApp:
         self._build_now()
 
     def _build_now(self) -> None:
+        """Build this worker process's app and start its heartbeat (``tasker_workers_active``)."""
         try:
-            self.get()
+            app = self.get()
         except Exception:  # a broken factory must not crash-loop the pool; the first message tries again
             logger.exception("could not build the tasker app in worker process %s", os.getpid())
+            return
+        try:
+            self._heartbeat = Heartbeat(app.db, app.worker_id, "celery").start()
+        except TaskerError:
+            logger.warning("worker process %s: no heartbeat (database not migrated?)", os.getpid(), exc_info=True)
 
     def on_process_shutdown(self, **_: Any) -> None:
         """A prefork child is exiting (recycled or stopping): flush spans, forget its live gauges."""

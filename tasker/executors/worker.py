@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, and_, or_, select, update
 
 from tasker.errors import StoreError
+from tasker.metrics.database import Heartbeat
 from tasker.models import Task
 from tasker.models.base import utcnow
 from tasker.state.states import IN_PROGRESS, PENDING
@@ -117,6 +118,7 @@ class Worker:
         """Process tasks until stopped (or, with ``until_idle``, until nothing is runnable); returns passes run."""
         deadline = time.monotonic() + timeout if timeout is not None else None
         idle = threading.Event() if until_idle else None
+        heartbeat = Heartbeat(self.app.db, self.app.worker_id, "worker").start()  # tasker_workers_active
         threads = [
             threading.Thread(target=self._loop, args=(idle, deadline), name=f"tasker-worker-{i}", daemon=True)
             for i in range(self.concurrency)
@@ -125,6 +127,7 @@ class Worker:
             thread.start()
         for thread in threads:
             thread.join()
+        heartbeat.stop()
         return self.passes
 
     def _loop(self, idle: threading.Event | None, deadline: float | None) -> None:

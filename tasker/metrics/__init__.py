@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tasker.metrics.backend import CounterInstrument, GaugeInstrument, HistogramInstrument, MetricsBackend
     from tasker.metrics.catalog import ENGINE_METRICS, MetricSpec, render_catalog_markdown
-    from tasker.metrics.http import make_metrics_app, run_metrics_server, serve_metrics
+    from tasker.metrics.database import DatabaseCollector, Heartbeat
+    from tasker.metrics.http import MetricsAuth, MetricsServer, make_metrics_app, run_metrics_server, serve_metrics
     from tasker.metrics.multiprocess import cleanup_dead_processes, mark_process_dead
     from tasker.metrics.otel import OTelMessagingMetrics
 
 _MODULES = {
     "backend": ("CounterInstrument", "GaugeInstrument", "HistogramInstrument", "MetricsBackend"),
     "catalog": ("ENGINE_METRICS", "MetricSpec", "render_catalog_markdown"),
-    "http": ("make_metrics_app", "run_metrics_server", "serve_metrics"),
+    "database": ("DatabaseCollector", "Heartbeat"),
+    "http": ("MetricsAuth", "MetricsServer", "make_metrics_app", "run_metrics_server", "serve_metrics"),
     "multiprocess": ("cleanup_dead_processes", "mark_process_dead"),
     "otel": ("OTelMessagingMetrics",),
 }
@@ -28,10 +30,14 @@ _HOME = {name: f"{__name__}.{module}" for module, names in _MODULES.items() for 
 __all__ = [
     "ENGINE_METRICS",
     "CounterInstrument",
+    "DatabaseCollector",
     "GaugeInstrument",
+    "Heartbeat",
     "HistogramInstrument",
     "MetricSpec",
+    "MetricsAuth",
     "MetricsBackend",
+    "MetricsServer",
     "OTelMessagingMetrics",
     "cleanup_dead_processes",
     "make_metrics_app",

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest as generate_text
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
+from prometheus_client.registry import Collector
 
 from tasker.config import JOB_BUCKETS, MetricsConfig
 from tasker.errors import MetricsError
@@ -48,13 +49,12 @@ _TASKS_CREATED = "tasker_tasks_created_total"
 _TASKS_FINISHED = "tasker_tasks_finished_total"
 _TASK_DURATION = "tasker_task_duration_seconds"
 _TASK_QUEUE_WAIT = "tasker_task_queue_wait_seconds"
-_TASKS_IN_PROGRESS = "tasker_tasks_in_progress"
 _STEP_EXECUTIONS = "tasker_step_executions_total"
 _STEP_DURATION = "tasker_step_duration_seconds"
 _STEP_RETRIES = "tasker_step_retries_total"
 _STEP_RETRIES_EXHAUSTED = "tasker_step_retries_exhausted_total"
-_SUBSCRIBER_ERRORS = "tasker_event_subscriber_errors_total"
 _STEP_TIMEOUTS = "tasker_step_timeouts_total"
+_SUBSCRIBER_ERRORS = "tasker_event_subscriber_errors_total"
 _SUBSCRIBER_SLOW = "tasker_event_subscriber_slow_total"
 _EVENTS_DROPPED = "tasker_events_dropped_total"
 
@@ -164,6 +164,7 @@ class MetricsBackend:
         self._buckets = _normalize_buckets(buckets)
         self._registry = registry if registry is not None else CollectorRegistry()
         self._families: dict[str, _Family] = {}
+        self._collectors: list[Collector] = []
         self._lock = threading.Lock()
         if not enabled:
             return
@@ -178,7 +179,10 @@ class MetricsBackend:
         from tasker.metrics.catalog import ENGINE_METRICS
 
         for spec in ENGINE_METRICS.values():
-            self._create(spec.kind, spec.name, spec.labels, self._buckets, spec.help, spec.multiprocess_mode or "all")
+            if spec.source == "process":
+                self._create(
+                    spec.kind, spec.name, spec.labels, self._buckets, spec.help, spec.multiprocess_mode or "all"
+                )
 
     @classmethod
     def from_config(cls, config: MetricsConfig) -> MetricsBackend:
@@ -274,18 +278,17 @@ class MetricsBackend:
             self._families[_TASKS_CREATED].child((namespace, task, version)).inc()
 
     def task_started(self, namespace: str, task: str, version: str, queue_wait: float | None) -> None:
-        """A worker picked the task up: one more in progress; ``queue_wait`` (s since due) if known."""
+        """A worker picked the task up; ``queue_wait`` (s since due) if known.
+
+        The task's ``tasker_tasks_created_total`` series is made to exist here too (at 0 when the task was
+        created elsewhere), so the processes that are scraped list every template they run.
+        """
         if self._enabled:
             values = (namespace, task, version)
-            self._families[_TASKS_IN_PROGRESS].child(values).inc()
+            self._families[_TASKS_CREATED].child(values)
             if queue_wait is not None:
                 # Clock skew between hosts can make the wait negative.
                 self._families[_TASK_QUEUE_WAIT].child(values).observe(max(queue_wait, 0.0))
-
-    def task_paused(self, namespace: str, task: str, version: str) -> None:
-        """The task went back to pending (waiting for a retry or dependencies): one fewer in progress."""
-        if self._enabled:
-            self._families[_TASKS_IN_PROGRESS].child((namespace, task, version)).dec()
 
     def task_finished(
         self,
@@ -294,7 +297,6 @@ class MetricsBackend:
         version: str,
         status: str,
         duration: float,
-        was_in_progress: bool = True,
     ) -> None:
         """The task reached terminal ``status``; ``duration`` is seconds since creation."""
         if not self._enabled:
@@ -304,8 +306,6 @@ class MetricsBackend:
         values = (namespace, task, version)
         self._families[_TASKS_FINISHED].child((*values, status)).inc()
         self._families[_TASK_DURATION].child((*values, status)).observe(max(duration, 0.0))
-        if was_in_progress:
-            self._families[_TASKS_IN_PROGRESS].child(values).dec()
 
     def step_executed(self, namespace: str, task: str, version: str, step: str, status: str, duration: float) -> None:
         """One step attempt ended with ``status`` (complete or error) after ``duration`` seconds."""
@@ -316,6 +316,8 @@ class MetricsBackend:
         values = (namespace, task, version, step, status)
         self._families[_STEP_EXECUTIONS].child(values).inc()
         self._families[_STEP_DURATION].child(values).observe(max(duration, 0.0))
+        self._families[_STEP_TIMEOUTS].child(values[:4])  # the series exists (at 0) before the first timeout
+        self._families[_TASKS_CREATED].child(values[:3])  # and so does the template's (see task_started)
 
     def step_retried(self, namespace: str, task: str, version: str, step: str) -> None:
         """A failed step was scheduled for another attempt."""
@@ -328,7 +330,7 @@ class MetricsBackend:
             self._families[_STEP_RETRIES_EXHAUSTED].child((namespace, task, version, step)).inc()
 
     def step_timed_out(self, namespace: str, task: str, version: str, step: str) -> None:
-        """A step attempt ran past its timeout."""
+        """A step attempt timed out: it ran past its timeout, or its lease expired (its worker died or hung)."""
         if self._enabled:
             self._families[_STEP_TIMEOUTS].child((namespace, task, version, step)).inc()
 
@@ -349,12 +351,22 @@ class MetricsBackend:
 
     # -- rendering --------------------------------------------------------------------------------------
 
+    def register_collector(self, collector: Collector) -> None:
+        """Expose ``collector`` (read at scrape time, e.g. the database gauges) with this backend's metrics."""
+        if not self._enabled:
+            return
+        self._collectors.append(collector)
+        self._registry.register(collector)
+
     def exposition_registry(self) -> CollectorRegistry:
-        """The registry to expose: this backend's, or a fresh multiprocess one when the env var is set."""
+        """The registry to expose: this backend's, or a fresh multiprocess one (plus collectors) when the env var is set."""
         if not self._enabled:
             raise MetricsError("metrics are disabled")
         if multiprocess.multiprocess_dir():
-            return multiprocess.multiprocess_registry()
+            registry = multiprocess.multiprocess_registry()
+            for collector in self._collectors:
+                registry.register(collector)
+            return registry
         return self._registry
 
     def render(self, fmt: str = "prometheus") -> str:

@@ -1,147 +1,248 @@
-"""The ``/metrics`` HTTP endpoint: a WSGI app plus a small threaded wsgiref server (stdlib only).
+"""The ``/metrics`` HTTP endpoint: prometheus_client's ASGI app behind uvicorn, with optional authentication.
 
-The app negotiates the exposition format with prometheus_client's ``choose_encoder`` (OpenMetrics when
-the ``Accept`` header asks for it, Prometheus text 0.0.4 otherwise) and answers 503 with a JSON body when
-metrics are disabled or rendering fails (reference §8.10).
+:func:`make_metrics_app` is an ASGI app: ``GET``/``HEAD /metrics`` is answered by prometheus_client's own ASGI
+exposition (content negotiation between Prometheus text and OpenMetrics, gzip when accepted, ``name[]``
+filtering) over the backend's exposition registry, read per request (so multiprocess mode merges the files
+of every process at each scrape). Responses are never cached. Metrics disabled or a failed render answer 503
+with a JSON body (reference §8.10); other paths 404, other methods 405; with :class:`MetricsAuth` a request
+without the bearer token or basic credentials gets 401.
+
+:class:`MetricsServer` serves an ASGI app with uvicorn from a background thread (or the calling one): an
+event loop instead of a thread per connection, a listen backlog of :data:`BACKLOG`, and connections idle for
+:data:`IDLE_TIMEOUT_SECONDS` closed (also those that never send a request). tasker's HTTP API can mount the same app.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import hmac
 import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, cast
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import make_asgi_app
 
-from tasker.errors import MetricsError
+from tasker.errors import ConfigurationError, MetricsError
 from tasker.metrics.backend import MetricsBackend
 from tasker.metrics.export import export_timestamp
 
 logger = logging.getLogger(__name__)
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 METRICS_PATH = "/metrics"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464
-
-# How often serve_forever checks for shutdown(): a stop takes at most this long.
-_SHUTDOWN_POLL_SECONDS = 0.1
+#: Connections the kernel queues before the server accepts them (Prometheus fleets scrape in bursts).
+BACKLOG = 2048
+#: Seconds an idle keep-alive connection stays open.
+IDLE_TIMEOUT_SECONDS = 5
 
 #: Sent with every response: scrapes must never be served from a cache.
 NO_CACHE_HEADERS = (
-    ("Cache-Control", "no-cache, no-store, must-revalidate"),
-    ("Pragma", "no-cache"),
-    ("Expires", "0"),
+    (b"cache-control", b"no-cache, no-store, must-revalidate"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
 )
 
 
-def _respond(
-    start_response: StartResponse,
-    status: str,
-    body: bytes,
-    content_type: str,
-    extra: tuple[tuple[str, str], ...] = (),
-) -> list[bytes]:
-    headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *NO_CACHE_HEADERS, *extra]
-    start_response(status, headers)
-    return [body]
+@dataclass(frozen=True)
+class MetricsAuth:
+    """Credentials ``/metrics`` requires: a bearer token, HTTP basic ``username``/``password``, or either."""
+
+    bearer_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.username is None) != (self.password is None):
+            raise ConfigurationError("metrics basic auth needs both a username and a password")
+        if self.bearer_token is None and self.username is None:
+            raise ConfigurationError("metrics auth needs a bearer token or a username and password")
+
+    def allows(self, authorization: str) -> bool:
+        """Whether an ``Authorization`` header value carries these credentials (constant-time compare)."""
+        scheme, _, value = authorization.partition(" ")
+        scheme, value = scheme.lower(), value.strip()
+        if scheme == "bearer" and self.bearer_token is not None:
+            return hmac.compare_digest(value.encode(), self.bearer_token.encode())
+        if scheme == "basic" and self.username is not None and self.password is not None:
+            try:
+                given = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                return False
+            return hmac.compare_digest(given, f"{self.username}:{self.password}".encode())
+        return False
+
+    @property
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` header of a 401."""
+        return 'Basic realm="tasker metrics"' if self.username is not None else 'Bearer realm="tasker metrics"'
 
 
-def _unavailable(start_response: StartResponse, error: str, message: str) -> list[bytes]:
-    body = json.dumps({"error": error, "message": message, "timestamp": export_timestamp()}).encode("utf-8")
-    return _respond(start_response, "503 Service Unavailable", body, "application/json")
+async def _respond(send: Send, status: int, body: bytes, content_type: str, *extra: tuple[bytes, bytes]) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *NO_CACHE_HEADERS, *extra]})
+    await send({"type": "http.response.body", "body": body})
 
 
-def make_metrics_app(backend_factory: Callable[[], MetricsBackend]) -> WSGIApplication:
-    """A WSGI app serving ``GET /metrics`` from the backend ``backend_factory()`` returns on each request."""
+async def _unavailable(send: Send, error: str, message: str) -> None:
+    body = json.dumps({"error": error, "message": message, "timestamp": export_timestamp()}).encode()
+    await _respond(send, 503, body, "application/json")
 
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != METRICS_PATH:
-            return _respond(start_response, "404 Not Found", b"Not Found\n", "text/plain; charset=utf-8")
-        method = environ.get("REQUEST_METHOD", "GET")
+
+def make_metrics_app(backend_factory: Callable[[], MetricsBackend], auth: MetricsAuth | None = None) -> ASGIApp:
+    """An ASGI app serving ``/metrics`` from the backend ``backend_factory()`` returns on each request."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope.get("path") != METRICS_PATH:
+            await _respond(send, 404, b"Not Found\n", "text/plain; charset=utf-8")
+            return
+        method = scope.get("method", "GET")
         if method not in ("GET", "HEAD"):
-            return _respond(
-                start_response,
-                "405 Method Not Allowed",
-                b"Method Not Allowed\n",
-                "text/plain; charset=utf-8",
-                (("Allow", "GET, HEAD"),),
-            )
+            await _respond(send, 405, b"Method Not Allowed\n", "text/plain; charset=utf-8", (b"allow", b"GET, HEAD"))
+            return
+        if auth is not None:
+            headers = dict(scope.get("headers") or [])
+            if not auth.allows(headers.get(b"authorization", b"").decode("latin-1")):
+                challenge = (b"www-authenticate", auth.challenge.encode())
+                await _respond(send, 401, b"Unauthorized\n", "text/plain; charset=utf-8", challenge)
+                return
         try:
             backend = backend_factory()
         except Exception as exc:
             logger.exception("metrics endpoint failed")
-            return _unavailable(start_response, "Metrics endpoint failed", str(exc))
+            await _unavailable(send, "Metrics endpoint failed", str(exc))
+            return
         if not backend.enabled:
-            return _unavailable(start_response, "Metrics export failed", "Metrics collection is disabled")
+            await _unavailable(send, "Metrics export failed", "Metrics collection is disabled")
+            return
         try:
-            encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-            body = encoder(backend.exposition_registry())
+            registry = backend.exposition_registry()
+            exposition = make_asgi_app(registry)
+            messages: list[Message] = []
+
+            async def collect(message: Message) -> None:
+                messages.append(message)
+
+            await exposition({**scope, "method": "GET"}, receive, collect)
         except Exception as exc:
             logger.exception("metrics export failed")
-            return _unavailable(start_response, "Metrics export failed", str(exc))
-        return _respond(start_response, "200 OK", body if method == "GET" else b"", content_type)
+            await _unavailable(send, "Metrics export failed", str(exc))
+            return
+        for message in messages:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *NO_CACHE_HEADERS]}
+            elif method == "HEAD":
+                message = {**message, "body": b""}
+            await send(message)
 
     return app
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """One thread per request, so a slow scrape never blocks the next."""
+def _idle_closing_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, also closing a connection that sends no request within the idle timeout."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    daemon_threads = True
+    class IdleClosingH11Protocol(H11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            # uvicorn arms the keep-alive timer only after a response; arm it for the first request too.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
-
-class _ThreadingWSGIServerV6(_ThreadingWSGIServer):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Sends access lines to the module logger (DEBUG) instead of stderr."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - " + format, self.address_string(), *args)
+    return IdleClosingH11Protocol
 
 
-def _make_server(backend: MetricsBackend, host: str, port: int) -> WSGIServer:
-    server_class = _ThreadingWSGIServerV6 if ":" in host else _ThreadingWSGIServer
-    try:
-        return make_server(
-            host,
-            port,
-            make_metrics_app(lambda: backend),
-            server_class=server_class,
-            handler_class=_QuietHandler,
+class MetricsServer:
+    """An ASGI app (``/metrics`` by default) served by uvicorn on ``host:port`` (port 0: a free one)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        backlog: int = BACKLOG,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+    ) -> None:
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            self._socket = socket.create_server((host, port), family=family, backlog=backlog)
+        except OSError as exc:
+            raise MetricsError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
+        self.host = host
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            cast(Any, app),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            backlog=backlog,
+            timeout_keep_alive=int(idle_timeout),
+            server_header=False,
+            http=_idle_closing_protocol(),
         )
-    except OSError as exc:
-        raise MetricsError(f"cannot serve metrics on {host}:{port}: {exc}") from exc
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Where ``/metrics`` is served."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{METRICS_PATH}"
+
+    def start(self, timeout: float = 10.0) -> MetricsServer:
+        """Serve from a daemon thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="tasker-metrics-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise MetricsError(f"metrics server on {self.host}:{self.port} did not start")
+            time.sleep(0.01)
+        logger.info("serving metrics on %s", self.url)
+        return self
+
+    def run(self) -> None:
+        """Serve in the calling thread until :meth:`stop` (or, in the main thread, SIGINT/SIGTERM)."""
+        self._server.run(sockets=[self._socket])
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()
 
 
 def serve_metrics(
-    backend: MetricsBackend, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
-) -> tuple[WSGIServer, threading.Thread]:
-    """Serve ``/metrics`` from a daemon thread; stop with ``server.shutdown(); server.server_close()``.
-
-    ``port=0`` picks a free port (read it from ``server.server_port``).
-    """
-    server = _make_server(backend, host, port)
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
-        name="tasker-metrics-http",
-        daemon=True,
-    )
-    thread.start()
-    logger.info("serving metrics on http://%s:%d%s", host, server.server_port, METRICS_PATH)
-    return server, thread
+    backend: MetricsBackend, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, auth: MetricsAuth | None = None
+) -> MetricsServer:
+    """Serve ``/metrics`` of ``backend`` from a background thread; stop with ``server.stop()``."""
+    return MetricsServer(make_metrics_app(lambda: backend, auth), host, port).start()
 
 
-def run_metrics_server(backend: MetricsBackend, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve ``/metrics`` in the calling thread until interrupted."""
-    with _make_server(backend, host, port) as server:
-        logger.info("serving metrics on http://%s:%d%s", host, server.server_port, METRICS_PATH)
-        server.serve_forever()
+def run_metrics_server(
+    backend: MetricsBackend, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, auth: MetricsAuth | None = None
+) -> None:
+    """Serve ``/metrics`` of ``backend`` in the calling thread until interrupted."""
+    server = MetricsServer(make_metrics_app(lambda: backend, auth), host, port)
+    logger.info("serving metrics on %s", server.url)
+    server.run()

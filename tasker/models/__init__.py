@@ -18,6 +18,7 @@ from tasker.models.instances import (
     WorkflowStepEdge,
     WorkflowStepTransition,
 )
+from tasker.models.workers import WorkerHeartbeat
 
 __all__ = [
     "AnnotationType",
@@ -30,6 +31,7 @@ __all__ = [
     "TaskAnnotation",
     "TaskNamespace",
     "TaskTransition",
+    "WorkerHeartbeat",
     "WorkflowStep",
     "WorkflowStepEdge",
     "WorkflowStepTransition",

@@ -38,6 +38,7 @@ from tasker.state.states import (
     TERMINAL_TASK_STATES,
     event_for_transition,
 )
+from tasker.telemetry.logs import task_log_context
 from tasker.telemetry.propagation import with_new_task_span
 from tasker.views import TaskView
 
@@ -135,7 +136,8 @@ class Coordinator:
         leases = self.steps.leases
         leases.hold_task(task_id)
         try:
-            return self._pass(task, should_stop)
+            with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
+                return self._pass(task, should_stop)
         except BaseException:
             self._release_claim(task_id)
             raise
@@ -219,8 +221,6 @@ class Coordinator:
                         self._started(task, *start)
                     if not live:
                         return None
-                    if self.rt.otel is not None:
-                        self.rt.otel.message_consumed(task.destination, self.rt.worker_id)
                 published = [steps.publish(task, outcome) for outcome in outcomes]
                 if iteration is not None:
                     iteration += published
@@ -324,6 +324,10 @@ class Coordinator:
     def run_step(self, task_id: int, step_id: int, token: str) -> str | None:
         """Run one step reserved for this worker by a dispatching pass, then ask for the next pass."""
         task = self.load_task(task_id)
+        with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
+            return self._run_step(task, step_id, token)
+
+    def _run_step(self, task: TaskInfo, step_id: int, token: str) -> str | None:
         if task.status in TERMINAL_TASK_STATES:
             return None
         with self.rt.db.read() as session:
@@ -335,7 +339,7 @@ class Coordinator:
             status=task.status, context=task.context, created_at=task.created_at,
         )  # fmt: skip
         outcome = self.steps.execute_one(task, view, row, token)
-        self.rt.schedule(task_id, 0.0)  # a pass discovers what became ready and finalizes
+        self.rt.schedule(task.task_id, 0.0)  # a pass discovers what became ready and finalizes
         return outcome.status if outcome is not None else None
 
     def _write_start(self, connection: Connection, task: TaskInfo) -> tuple[Transition, datetime] | None:
@@ -446,9 +450,7 @@ class Coordinator:
     def _completed(self, task: TaskInfo, ctx: ExecutionContext, written: Transition, now: datetime) -> str:
         """After the task's completion is committed: metrics, log, ``task.completed``."""
         duration = (now - task.created_at).total_seconds()
-        self.rt.metrics.task_finished(
-            *task.labels, COMPLETE, duration, was_in_progress=written.from_state == IN_PROGRESS
-        )
+        self.rt.metrics.task_finished(*task.labels, COMPLETE, duration)
         logger.info("task %s (%s) complete in %.3fs", task.task_id, task.full_name, duration)
         task.status = COMPLETE
         self._publish_task(task, written, "completed", ctx)
@@ -471,7 +473,7 @@ class Coordinator:
                 )
             )
         duration = (now - task.created_at).total_seconds()
-        self.rt.metrics.task_finished(*task.labels, ERROR, duration, was_in_progress=written.from_state == IN_PROGRESS)
+        self.rt.metrics.task_finished(*task.labels, ERROR, duration)
         logger.info(
             "task %s (%s) error in %.3fs: steps in error %s", task.task_id, task.full_name, duration, error_steps
         )
@@ -486,7 +488,6 @@ class Coordinator:
         written = self._move(task, PENDING, {"reason": reason}, {"run_at": run_at, **_RELEASE})
         if written is None:
             return None
-        self.rt.metrics.task_paused(*task.labels)
         task.status = PENDING
         logger.info("task %s (%s) pending: %s, re-run in %.1fs", task.task_id, task.full_name, reason, delay)
         self._publish_task(task, written, "pending_transition", ctx, reason=reason)
@@ -565,6 +566,7 @@ class Coordinator:
             view = step_view(row, info.parents(row.name))
             view.attempts, view.status, view.results = attempts, ERROR, results
             self.rt.metrics.step_executed(*info.labels, view.name, ERROR, 0.0)
+            self.rt.metrics.step_timed_out(*info.labels, view.name)
             self.rt.events.emit(
                 "step.failed",
                 lambda: step_payload(
@@ -604,8 +606,6 @@ class Coordinator:
                 )  # fmt: skip
                 if step_t is not None:
                     step_transitions.append((row, step_t))
-        if current == IN_PROGRESS:
-            self.rt.metrics.task_paused(*task.labels)
         task.status = CANCELLED
         for row, step_t in step_transitions:
             view = step_view(row, task.parents(row.name))

@@ -40,6 +40,8 @@ from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.state.machine import Move, Transition, apply_transitions, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
+from tasker.telemetry.conventions import error_type
+from tasker.telemetry.logs import bind_step
 from tasker.templates import StepTemplate
 from tasker.views import StepSequence, StepView, TaskView
 
@@ -296,7 +298,11 @@ class StepExecutor:
 
         A ``KeyboardInterrupt``/``SystemExit`` (from the handler or a subscriber) comes back as an interrupted
         attempt: the pass records it as a failed attempt, releasing the step at once, and then re-raises it.
+        Every attempt runs in a context of its own, so its log fields and attached span stay with it.
         """
+        if not pooled:
+            return contextvars.copy_context().run(self.run, task, task_view, claim, True)
+        bind_step(claim.view.name, claim.view.attempts + 1)  # this attempt's log records name it
         started = time.perf_counter()
         try:
             self._announce(task, claim)
@@ -472,7 +478,7 @@ class StepExecutor:
         }  # fmt: skip
         meta = {
             "attempt_number": attempts, "execution_duration": round(duration, 6),
-            "error_message": error_message[:1000], "error_class": type(exc).__name__,
+            "error_message": self.rt.events.masker.scrub(error_message)[:1000], "error_class": type(exc).__name__,
             "backoff_until": iso(next_retry_at),
         }  # fmt: skip
         failure = _Failure(
@@ -505,7 +511,7 @@ class StepExecutor:
             view.processed, view.processed_at = True, outcome.end
             self.rt.metrics.step_executed(*task.labels, view.name, COMPLETE, duration)
             if self.rt.otel is not None:
-                self.rt.otel.processed(task.destination, self.rt.worker_id, duration)
+                self.rt.otel.processed(task.destination, duration)
             logger.info("step %s of task %s complete in %.3fs", view.name, task.task_id, duration)
             self.rt.events.emit(
                 "step.completed",
@@ -524,14 +530,14 @@ class StepExecutor:
         view.retryable, view.backoff_request_seconds = failure.retryable, failure.backoff if failure.explicit else None
         self.rt.metrics.step_executed(*task.labels, view.name, ERROR, duration)
         if self.rt.otel is not None:
-            self.rt.otel.processed(task.destination, self.rt.worker_id, duration, type(exc).__name__)
+            self.rt.otel.processed(task.destination, duration, error_type(exc))
         self._log_failure(task, view, exc, failure.message, view.next_retry_at)
         events.emit(
             "step.failed",
             lambda: step_payload(
                 task, view, "failed",
                 execution_duration=round(duration, 6), error_message=failure.message,
-                exception_class=type(exc).__name__, backtrace=failure.backtrace, retryable=failure.retryable,
+                exception_class=error_type(exc), backtrace=failure.backtrace, retryable=failure.retryable,
                 error_code=failure.error_code, next_retry_at=iso(view.next_retry_at), step_results=view.results,
                 from_state=IN_PROGRESS, to_state=ERROR,
             ),

@@ -9,10 +9,11 @@ and the task span emitted when the task finishes, hang off these stored ids. Car
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -21,6 +22,8 @@ from opentelemetry.trace import SpanContext, TraceFlags
 logger = logging.getLogger(__name__)
 
 _MAX_ID64 = 2**64 - 1
+#: Longer ``traceparent`` values are refused (version 00 is 55 characters; later versions may append fields).
+MAX_TRACEPARENT_LENGTH = 512
 
 
 def normalize_carrier(carrier: Mapping[Any, Any] | None) -> dict[str, str]:
@@ -40,8 +43,11 @@ def normalize_carrier(carrier: Mapping[Any, Any] | None) -> dict[str, str]:
 
 def extract_span_context(carrier: Mapping[Any, Any] | None) -> SpanContext | None:
     """The valid remote span context in ``carrier``, or None (malformed input never raises)."""
+    normalized = normalize_carrier(carrier)
+    if len(normalized.get("traceparent", "")) > MAX_TRACEPARENT_LENGTH:
+        return None  # padded or garbage: W3C propagators accept surrounding whitespace of any length
     try:
-        ctx = propagate.extract(normalize_carrier(carrier), context=otel_context.Context())
+        ctx = propagate.extract(normalized, context=otel_context.Context())
     except Exception:  # a propagator choking on garbage must not fail a task
         logger.warning("ignoring malformed trace context carrier", exc_info=True)
         return None
@@ -112,6 +118,30 @@ def _span_context(trace_context: Mapping[str, Any], key: str) -> SpanContext:
         span_id=int(trace_context[key], 16),
         is_remote=True,
         trace_flags=flags,
+    )
+
+
+def execution_trace_id(trace_context: Mapping[str, Any], propagation: Literal["parent", "link"]) -> int:
+    """Trace id of the task and step spans: the stored one, or in link mode one derived from it.
+
+    The derived id keeps the stored id's low 64 bits, so TraceIdRatio samplers decide it the same way.
+    """
+    trace_id = int(trace_context["trace_id"], 16)
+    if propagation == "parent":
+        return trace_id
+    seed = bytes.fromhex(f"{trace_id:032x}{int(trace_context['task_span_id'], 16):016x}")
+    high = int.from_bytes(hashlib.blake2b(seed, digest_size=8, person=b"tasker-link").digest(), "big")
+    return (high << 64) | (trace_id & _MAX_ID64)
+
+
+def execution_span_context(trace_context: Mapping[str, Any], propagation: Literal["parent", "link"]) -> SpanContext:
+    """The task span's context in the execution trace (the parent of step spans; valid in any process)."""
+    stored = task_span_context(trace_context)
+    return SpanContext(
+        trace_id=execution_trace_id(trace_context, propagation),
+        span_id=stored.span_id,
+        is_remote=True,
+        trace_flags=stored.trace_flags,
     )
 
 

@@ -1,16 +1,19 @@
 """Provider setup from ``TelemetryConfig``, and the telemetry an app creates for itself.
 
-:func:`build_tracer_provider` makes an SDK ``TracerProvider`` with a ``service.name``/``service.version``
-resource, a ``ParentBased(TraceIdRatioBased(sampling_ratio))`` sampler (the same arithmetic as the per-task
-head-sampling decision) and, for the ``console`` or ``otlp`` exporter, a ``BatchSpanProcessor``, wrapped in a
-:class:`~tasker.telemetry.sampling.TailSamplingProcessor` when tail sampling is enabled.
+:func:`build_tracer_provider` makes an SDK ``TracerProvider`` with a resource (``OTEL_RESOURCE_ATTRIBUTES`` and
+``OTEL_SERVICE_NAME`` included, see ``TelemetryConfig``), a ``ParentBased(TraceIdRatioBased(sampling_ratio))``
+sampler (the same arithmetic as the per-task head-sampling decision) and, for the ``console`` or ``otlp``
+exporter, a ``BatchSpanProcessor``, wrapped in a :class:`~tasker.telemetry.sampling.TailSamplingProcessor` when
+tail sampling is enabled.
 
-:func:`app_telemetry` is what ``Tasker`` calls: with telemetry enabled and an exporter configured it builds a
-provider and subscribes a :class:`~tasker.telemetry.TelemetrySubscriber` to the app's events; the returned
-:class:`AppTelemetry` flushes and shuts down that provider on ``app.shutdown()`` (a provider the user passed to
-their own subscriber is theirs to shut down). The SDK's ``BatchSpanProcessor`` restarts its worker thread in a
-forked child and the provider shuts down at interpreter exit; a child that leaves with ``os._exit`` (Celery
-prefork recycling) must call :meth:`AppTelemetry.force_flush` first.
+:func:`app_telemetry` is what ``Tasker`` calls. With an exporter configured and **no global provider yet**, it
+builds one and installs it as the process's global TracerProvider (and, for ``otlp``, a global MeterProvider),
+so the spans of instrumentations (httpx, psycopg, Celery, ...) share its pipeline and nest under the current
+step span. When the process already has a global provider (``opentelemetry-instrument``, or the application
+set one up), it uses that one and adds nothing. Either way a :class:`~tasker.telemetry.TelemetrySubscriber`
+is subscribed to the app's events. :meth:`AppTelemetry.shutdown` flushes; the SDK shuts the global providers
+down at interpreter exit, and a child that leaves with ``os._exit`` (Celery prefork recycling) must call
+:meth:`AppTelemetry.force_flush` first.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -38,36 +46,34 @@ logger = logging.getLogger(__name__)
 OTLP_INSTALL_HINT = "pip install 'tasker-engine[otlp]'"
 
 
-def _otlp_exporter(config: TelemetryConfig) -> SpanExporter:
-    factory: Callable[..., SpanExporter]
+def _otlp(config: TelemetryConfig, signal: str) -> Any:
+    """The OTLP exporter of ``signal`` (``trace`` or ``metric``) for the configured protocol and endpoint."""
+    factory: Callable[..., Any]
+    package = "grpc" if config.otlp_protocol == "grpc" else "http"
     try:
-        if config.otlp_protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-            factory = GrpcExporter
-        else:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-            factory = HttpExporter
+        module = __import__(f"opentelemetry.exporter.otlp.proto.{package}.{signal}_exporter", fromlist=["_"])
     except ImportError as exc:
         raise ConfigurationError(
             f"telemetry exporter 'otlp' ({config.otlp_protocol}) needs the OTLP exporter: {OTLP_INSTALL_HINT}"
         ) from exc
+    factory = getattr(module, "OTLPSpanExporter" if signal == "trace" else "OTLPMetricExporter")
     endpoint = config.otlp_endpoint
     timeout = config.export_timeout_seconds  # bounds each export, retries included
     if endpoint is None:  # the exporter's own default / OTEL_EXPORTER_OTLP_* environment variables
         return factory(timeout=timeout)
     if config.otlp_protocol == "http/protobuf" and urlsplit(endpoint).path in ("", "/"):
-        endpoint = endpoint.rstrip("/") + "/v1/traces"  # a collector base URL, like OTEL_EXPORTER_OTLP_ENDPOINT
+        # a collector base URL, like OTEL_EXPORTER_OTLP_ENDPOINT
+        endpoint = endpoint.rstrip("/") + ("/v1/traces" if signal == "trace" else "/v1/metrics")
     return factory(endpoint=endpoint, timeout=timeout)
 
 
 def build_exporter(config: TelemetryConfig) -> SpanExporter | None:
-    """The exporter ``config.exporter`` names (None for ``none``)."""
+    """The span exporter ``config.exporter`` names (None for ``none``)."""
     if config.exporter == "console":
         return ConsoleSpanExporter(service_name=config.service_name, out=sys.stdout)  # stdout as of now
     if config.exporter == "otlp":
-        return _otlp_exporter(config)
+        exporter: SpanExporter = _otlp(config, "trace")
+        return exporter
     return None
 
 
@@ -87,6 +93,14 @@ def build_span_processor(config: TelemetryConfig, exporter: SpanExporter) -> Spa
     return processor
 
 
+def build_resource(config: TelemetryConfig) -> Resource:
+    """``service.name`` (and ``service.version`` when configured) over the ``OTEL_RESOURCE_ATTRIBUTES``."""
+    attributes = {"service.name": config.service_name}
+    if config.service_version:
+        attributes["service.version"] = config.service_version
+    return Resource.create(attributes)
+
+
 def build_tracer_provider(
     config: TelemetryConfig | None = None, *, exporter: SpanExporter | None = None
 ) -> TracerProvider:
@@ -97,8 +111,7 @@ def build_tracer_provider(
     """
     config = config or TelemetryConfig()
     provider = TracerProvider(
-        resource=Resource.create({"service.name": config.service_name, "service.version": config.service_version}),
-        sampler=ParentBased(TraceIdRatioBased(config.sampling_ratio)),
+        resource=build_resource(config), sampler=ParentBased(TraceIdRatioBased(config.sampling_ratio))
     )
     exporter = exporter if exporter is not None else build_exporter(config)
     if exporter is not None:
@@ -106,48 +119,77 @@ def build_tracer_provider(
     return provider
 
 
+def build_meter_provider(config: TelemetryConfig, exporter: MetricExporter | None = None) -> MeterProvider:
+    """An SDK MeterProvider exporting periodically over OTLP (or to ``exporter``), with tasker's bucket views."""
+    reader = PeriodicExportingMetricReader(exporter if exporter is not None else _otlp(config, "metric"))
+    return MeterProvider(metric_readers=[reader], resource=build_resource(config))
+
+
+def _is_set(provider: object) -> bool:
+    """Whether a global ``provider`` was set (it is not the API's placeholder or a no-op)."""
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)) and type(
+        provider
+    ).__name__ not in ("_ProxyMeterProvider", "NoOpMeterProvider")
+
+
 @dataclass
 class AppTelemetry:
-    """The telemetry an app created: its provider (owned by the app) and the subscriber feeding it."""
+    """The telemetry an app set up: the tracer provider in use (installed by it, or the process's own)."""
 
-    provider: TracerProvider
+    provider: trace.TracerProvider
     subscriber: TelemetrySubscriber
+    #: The global MeterProvider: the process's own, or the one installed for ``exporter: otlp`` (else None).
+    meter_provider: otel_metrics.MeterProvider | None = None
     export_timeout_seconds: float = 5.0
     closed: bool = False
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export every finished span now."""
-        return self.provider.force_flush(timeout_millis)
+        """Export every finished span (and metric) now."""
+        flushed = self.subscriber.force_flush(timeout_millis)
+        flush = getattr(self.meter_provider, "force_flush", None)
+        return (bool(flush(timeout_millis)) if callable(flush) else True) and flushed
 
     def shutdown(self) -> None:
-        """End spans left open, export what is queued and shut the provider down, within the export timeout."""
+        """End spans left open and export what is queued, within the export timeout (idempotent).
+
+        The global providers themselves shut down at interpreter exit: other code of the process uses them too.
+        """
         if self.closed:
             return
         self.closed = True
         self.subscriber.close()
-        # The provider's shutdown exports what is queued, batch by batch; a dead collector must not hold the
-        # app's shutdown longer than one export timeout, so it runs in a thread we stop waiting for.
-        closing = threading.Thread(target=self.provider.shutdown, name="tasker-telemetry-shutdown", daemon=True)
-        closing.start()
-        closing.join(self.export_timeout_seconds)
-        if closing.is_alive():
+        # A dead collector must not hold the app's shutdown longer than one export timeout: the flush runs in a
+        # thread we stop waiting for.
+        flushing = threading.Thread(
+            target=self.force_flush,
+            args=(int(self.export_timeout_seconds * 1000),),
+            name="tasker-telemetry-flush",
+            daemon=True,
+        )
+        flushing.start()
+        flushing.join(self.export_timeout_seconds)
+        if flushing.is_alive():
             logger.warning(
                 "telemetry: spans not exported within %gs (collector unreachable?)", self.export_timeout_seconds
             )
 
 
 def app_telemetry(config: TelemetryConfig, events: EventBus) -> AppTelemetry | None:
-    """Build a provider and subscribe a TelemetrySubscriber when ``config`` asks for exported traces."""
+    """Install providers (unless the process has its own) and subscribe a TelemetrySubscriber, when exporting."""
     if not config.enabled or config.exporter == "none":
         return None
-    provider = build_tracer_provider(config)
-    subscriber = TelemetrySubscriber(
-        provider,
-        service_name=config.service_name,
-        service_version=config.service_version,
-        propagation=config.propagation,
-        masker=events.masker,
-    )
+    provider = trace.get_tracer_provider()
+    if _is_set(provider):
+        logger.debug("telemetry: using the process's tracer provider %r", provider)
+    else:
+        provider = build_tracer_provider(config)
+        trace.set_tracer_provider(provider)
+        logger.debug("telemetry: %s exporter installed, sampling ratio %s", config.exporter, config.sampling_ratio)
+    meter_provider: otel_metrics.MeterProvider | None = otel_metrics.get_meter_provider()
+    if not _is_set(meter_provider):
+        meter_provider = build_meter_provider(config) if config.exporter == "otlp" else None
+        if meter_provider is not None:
+            otel_metrics.set_meter_provider(meter_provider)
+    subscriber = TelemetrySubscriber(provider, propagation=config.propagation, masker=events.masker)
     events.subscribe_subscriber(subscriber)
-    logger.debug("telemetry: %s exporter, sampling ratio %s", config.exporter, config.sampling_ratio)
-    return AppTelemetry(provider, subscriber, config.export_timeout_seconds)
+    return AppTelemetry(provider, subscriber, meter_provider, config.export_timeout_seconds)

@@ -24,10 +24,8 @@ the stored remote parent contexts and share the trace id, but the enqueue and ta
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import sys
 import threading
 import time
 import weakref
@@ -38,14 +36,19 @@ from typing import Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from tasker.config import DEFAULT_FILTER_PARAMETERS
 from tasker.errors import ConfigurationError
 from tasker.events import BaseSubscriber, Event, EventBus, Masker
 from tasker.telemetry.ids import install_preset_ids, preset_ids
 from tasker.telemetry.logs import install_log_correlation
-from tasker.telemetry.propagation import enqueue_span_context, extract_span_context, task_span_context
+from tasker.telemetry.propagation import (
+    enqueue_span_context,
+    execution_span_context,
+    extract_span_context,
+    task_span_context,
+)
 from tasker.telemetry.redaction import AttributeRedactor, AttributeValue
 
 logger = logging.getLogger(__name__)
@@ -54,9 +57,19 @@ ENQUEUE_SPAN = "tasker.task.enqueue"
 TASK_SPAN = "tasker.task.execution"
 STEP_SPAN = "tasker.step.execution"
 
+#: The instrumentation scope of tasker's tracer (its version is tasker's, see :func:`scope_version`).
+SCOPE_NAME = "tasker"
+
+
+def scope_version() -> str:
+    """tasker's version, for the instrumentation scope."""
+    from tasker import __version__
+
+    return __version__
+
+
 Propagation = Literal["parent", "link"]
 
-_MASK64 = 2**64 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -112,23 +125,6 @@ def _valid_trace_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def execution_trace_id(trace_context: Mapping[str, Any], propagation: Propagation) -> int:
-    """Trace id of the task and step spans: the stored one, or in link mode one derived from it.
-
-    The derived id keeps the stored id's low 64 bits, so TraceIdRatio samplers decide it the same way.
-    """
-    trace_id = int(trace_context["trace_id"], 16)
-    if propagation == "parent":
-        return trace_id
-    seed = bytes.fromhex(f"{trace_id:032x}{int(trace_context['task_span_id'], 16):016x}")
-    high = int.from_bytes(hashlib.blake2b(seed, digest_size=8, person=b"tasker-link").digest(), "big")
-    return (high << 64) | (trace_id & _MASK64)
-
-
-def _flags(trace_context: Mapping[str, Any]) -> TraceFlags:
-    return TraceFlags(TraceFlags.SAMPLED if trace_context.get("sampled") else TraceFlags.DEFAULT)
-
-
 class TelemetrySubscriber(BaseSubscriber):
     """Turns task and step lifecycle events into OpenTelemetry spans (one trace per task)."""
 
@@ -149,8 +145,6 @@ class TelemetrySubscriber(BaseSubscriber):
         self,
         tracer_provider: trace.TracerProvider | None = None,
         *,
-        service_name: str | None = None,
-        service_version: str | None = None,
         propagation: Propagation | None = None,
         masker: Masker | None = None,
         name: str | None = None,
@@ -159,21 +153,17 @@ class TelemetrySubscriber(BaseSubscriber):
     ) -> None:
         """Create the subscriber; without ``tracer_provider`` the global one is used (looked up lazily).
 
-        ``service_name``/``service_version`` name the instrumentation scope of the tracer (the resource's
-        ``service.name`` belongs to the provider, see :func:`~tasker.telemetry.build_tracer_provider`).
+        The tracer's instrumentation scope is ``tasker`` with tasker's version (``service.name`` and
+        ``service.version`` belong to the provider's resource, see :func:`~tasker.telemetry.build_tracer_provider`).
         ``masker`` defaults to the Masker of the event bus the subscriber is subscribed to. ``name``,
-        ``events`` and ``config`` (``service_name``, ``service_version``, ``propagation``) let a subscriptions
-        YAML file declare it like any other subscriber; explicit arguments win over ``config``.
+        ``events`` and ``config`` (``propagation``) let a subscriptions YAML file declare it like any other
+        subscriber; explicit arguments win over ``config``.
         """
         super().__init__(name=name or "TelemetrySubscriber", events=events, config=config)
         propagation = propagation or self.config.get("propagation", "parent")
-        service_name = service_name or str(self.config.get("service_name", "tasker"))
-        service_version = service_version or self.config.get("service_version")
         if propagation not in ("parent", "link"):
             raise ConfigurationError(f"telemetry propagation must be 'parent' or 'link', not {propagation!r}")
         self.propagation: Propagation = propagation
-        self.service_name = service_name
-        self.service_version = service_version or str(getattr(sys.modules.get("tasker"), "__version__", "0.1.0"))
         self._provider = tracer_provider
         self._tracer: trace.Tracer | None = None
         self._redactor = AttributeRedactor(masker) if masker is not None else None
@@ -205,7 +195,7 @@ class TelemetrySubscriber(BaseSubscriber):
         provider = self.tracer_provider
         if isinstance(provider, trace.ProxyTracerProvider):
             return None  # no global provider yet: look again at the next event
-        tracer = provider.get_tracer(self.service_name, self.service_version)
+        tracer = provider.get_tracer(SCOPE_NAME, scope_version())
         if not install_preset_ids(tracer):
             logger.info("tracer %r takes no preset span ids: task and enqueue spans get ids of their own", tracer)
         self._tracer = tracer
@@ -279,12 +269,7 @@ class TelemetrySubscriber(BaseSubscriber):
 
     def _task_span_context(self, tc: Mapping[str, Any]) -> SpanContext:
         """The task span's context, the parent of step spans (as a remote context, valid in any process)."""
-        return SpanContext(
-            trace_id=execution_trace_id(tc, self.propagation),
-            span_id=int(tc["task_span_id"], 16),
-            is_remote=True,
-            trace_flags=_flags(tc),
-        )
+        return execution_span_context(tc, self.propagation)
 
     # -- enqueue ---------------------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ class Presenter:
 
     def data(self, value: Any) -> Any:
         """A copy of ``value`` with sensitive keys masked and secrets in its strings scrubbed."""
-        return self._scrub(self._masker.mask_value_of(value))
+        return self._scrub(self._masker.redact(value))
 
     def text(self, value: str | None) -> str | None:
         """Free text (an error message) with secrets scrubbed."""

@@ -22,6 +22,7 @@ import pytest
 from tasker import Tasker
 from tasker.config import CeleryConfig
 from tasker.executors.celery import RUN_STEP, RUN_TASK, SWEEP, CeleryExecutor, get_tasker
+from tests.support.otel import reset_global_providers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "deployment.md"
 _PYTHON = re.compile(r"^```python\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
@@ -74,6 +75,7 @@ def collector() -> Iterator[tuple[list[str], str]]:
     try:
         yield handler.paths, f"http://127.0.0.1:{server.server_port}"
     finally:
+        reset_global_providers()  # the app installed providers exporting here: shut them down first
         server.shutdown()
         server.server_close()
         thread.join(5)

@@ -98,12 +98,12 @@ def test_empty_filter_is_identity() -> None:
     payload = {"password": "p"}
     assert not masker.enabled
     assert masker.mask(payload) is payload
-    assert masker.mask_value_of([payload]) == [payload]
+    assert masker.redact([payload]) == [payload]
 
 
-def test_mask_value_of_lists(masker: Masker) -> None:
-    assert masker.mask_value_of([{"token": 1}, 2]) == [{"token": M}, 2]
-    assert masker.mask_value_of("password") == "password"
+def test_redact_lists(masker: Masker) -> None:
+    assert masker.redact([{"token": 1}, 2]) == [{"token": M}, 2]
+    assert masker.redact("password") == "password"
 
 
 def test_memo_is_bounded(masker: Masker) -> None:
@@ -111,3 +111,50 @@ def test_memo_is_bounded(masker: Masker) -> None:
         masker.mask({f"key_{i}": i})
     assert len(masker._clean) <= 4096
     assert masker.mask({"key_1": 1, "password": "x"}) == {"key_1": 1, "password": M}
+
+
+# -- free text ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("login failed: password=hunter2 user=ann", f"login failed: password={M} user=ann"),
+        ("db_password: 'x y z' next", f"db_password: '{M}' next"),
+        ('{"api_key": "ak_1", "id": 3}', f'{{"api_key": "{M}", "id": 3}}'),
+        ("Authorization: Bearer eyJ.abc.def", f"Authorization: {M}"),
+        ("sent Bearer eyJ.abc.def upstream", f"sent Bearer {M} upstream"),
+        ("header Basic dXNlcjpwYXNz", f"header Basic {M}"),
+        ("postgresql://bob:s3cret@db/x", f"postgresql://bob:{M}@db/x"),
+        ("card 4111 1111 1111 1111 ok", f"card {M} ok"),
+        ("card 4111-1111-1111-1111", f"card {M}"),
+        ("paid with 5500005555555559.", f"paid with {M}."),
+        ("not a card 4111 1111 1111 1112", "not a card 4111 1111 1111 1112"),  # Luhn fails
+        ("at 2026-11-29T17:42:28Z step 12 of 1234567890", "at 2026-11-29T17:42:28Z step 12 of 1234567890"),
+        ("trace 0af7651916cd43dd8448eb211c80319c", "trace 0af7651916cd43dd8448eb211c80319c"),
+        ("plain", "plain"),
+    ],
+)
+def test_scrub_free_text(masker: Masker, text: str, expected: str) -> None:
+    assert masker.scrub(text) == expected
+
+
+def test_values_under_innocent_keys_are_scrubbed(masker: Masker) -> None:
+    payload = {"note": "password=hunter2", "cc": 4111111111111111, "n": 4111111111111112, "ok": True, "id": 7}
+    assert masker.mask(payload) == {"note": f"password={M}", "cc": M, "n": 4111111111111112, "ok": True, "id": 7}
+    assert masker.redact(["Bearer abcdefgh", ("card 4111111111111111",)]) == [f"Bearer {M}", (f"card {M}",)]
+    clean = {"note": "fine", "nested": {"list": ["a", 1]}}
+    assert masker.mask(clean) is clean
+
+
+def test_extra_patterns() -> None:
+    masker = Masker(["password"], patterns=[r"acct-\d{6}", r"pin (?P<value>\d{4})"])
+    assert masker.scrub("acct-123456 with pin 9876") == f"{M} with pin {M}"
+    assert masker.redact({"x": "acct-000001"}) == {"x": M}
+
+
+def test_an_invalid_pattern_is_a_configuration_error() -> None:
+    from tasker.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"filter pattern '\('"):
+        Masker([], patterns=["("])

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from prometheus_client import Gauge
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -19,6 +20,8 @@ from tasker.metrics import MetricsBackend, cleanup_dead_processes, mark_process_
 from tasker.metrics.multiprocess import values_are_multiprocess
 
 TASK = ("shop", "order", "1.0.0")
+#: A livesum gauge of the application's own (tasker's in-progress figures come from the database).
+BUSY = Gauge("myapp_busy_workers", "Busy worker processes.", registry=None, multiprocess_mode="livesum")
 inherited: MetricsBackend | None = None  # created before the fork, as with gunicorn --preload
 
 
@@ -26,7 +29,8 @@ def record(backend: MetricsBackend, tasks: int) -> None:
     for _ in range(tasks):
         backend.task_created(*TASK)
         backend.step_executed(*TASK, "pay", "complete", 0.02)
-    backend.task_started(*TASK, queue_wait=0.5)  # left in progress: only the live gauge remembers it
+    backend.task_started(*TASK, queue_wait=0.5)
+    BUSY.inc()  # an application's live gauge: this process is busy until it dies
 
 
 def child(index: int) -> None:
@@ -43,7 +47,7 @@ def scrape(backend: MetricsBackend) -> list[list[Any]]:
         [sample.name, sample.labels, sample.value]
         for family in parse_text(backend.render("prometheus"))
         for sample in family.samples
-        if sample.name.startswith("tasker_")
+        if sample.name.startswith(("tasker_", "myapp_"))
     ]
 
 

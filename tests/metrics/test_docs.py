@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from tasker.metrics import ENGINE_METRICS, render_catalog_markdown
+from tests.support.docs import blocks
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BEGIN, END = "<!-- BEGIN GENERATED CATALOG -->\n", "<!-- END GENERATED CATALOG -->"
@@ -52,6 +54,10 @@ def test_dashboard_is_a_grafana_dashboard() -> None:
         "p95 step duration by step",
         "p95 queue wait",
         "Tasks in progress",
+        "Backlog",
+        "Oldest pending task",
+        "Active workers",
+        "Step timeouts",
     } <= titles
     assert len({panel["id"] for panel in data["panels"]}) == len(data["panels"])
     for panel in data["panels"]:
@@ -71,3 +77,23 @@ def test_dashboard_queries_use_catalog_metrics() -> None:
     assert "tasker_task_queue_wait_seconds_bucket" in joined
     assert "sum by (status) (rate(tasker_tasks_finished_total" in joined
     assert "tasker_tasks_in_progress" in joined
+
+
+def test_python_blocks_run(tmp_path: Path, monkeypatch: Any) -> None:
+    """The page's Python blocks run in order, in one namespace (``# file:`` blocks are saved, not run)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TASKER_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    namespace: dict[str, Any] = {"__name__": "docs_metrics"}
+    try:
+        for block in (b for b in blocks("metrics.md") if b.language == "python"):
+            if block.filename:
+                (tmp_path / block.filename).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / block.filename).write_text(block.code, encoding="utf-8")
+                continue
+            exec(compile(block.code, f"docs/metrics.md (line {block.line})", "exec"), namespace)
+    finally:
+        if "app" in namespace:
+            namespace["app"].shutdown()
+    assert os.path.exists(tmp_path / "tasker.db")
+    assert json.loads(namespace["app"].metrics.render("json"))["metadata"]["exporter"] == "json"

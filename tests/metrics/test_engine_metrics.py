@@ -14,7 +14,7 @@ from tasker.events import BaseSubscriber, Event
 from tests.support.handlers import template
 
 LABELS = {"namespace": "default", "task": "diamond", "version": "1.0.0"}
-ALLOWED_LABELS = {"namespace", "task", "version", "step", "status", "subscriber", "event", "le"}
+ALLOWED_LABELS = {"namespace", "task", "version", "step", "status", "subscriber", "event", "kind", "le"}
 
 
 def value(app: Tasker, name: str, **labels: str) -> float | None:
@@ -34,7 +34,8 @@ def test_exact_engine_metrics_after_a_diamond_with_one_retry(app: Tasker) -> Non
     assert value(app, "tasker_tasks_finished_total", status="complete") == 1
     assert value(app, "tasker_task_duration_seconds_count", status="complete") == 1
     assert value(app, "tasker_task_queue_wait_seconds_count") == 1
-    assert value(app, "tasker_tasks_in_progress") == 0
+    assert value(app, "tasker_tasks_in_progress") is None  # no unfinished task of the template
+    assert app.metrics.registry.get_sample_value("tasker_database_up", {}) == 1
     for step in ("a", "c", "d"):
         assert value(app, "tasker_step_executions_total", step=step, status="complete") == 1
         assert value(app, "tasker_step_executions_total", step=step, status="error") is None
@@ -56,6 +57,7 @@ def test_exhausted_retries_and_failed_tasks_are_counted(app: Tasker) -> None:
     assert value(app, "tasker_step_retries_exhausted_total", step="a") == 1
     assert value(app, "tasker_tasks_finished_total", status="error") == 1
     assert value(app, "tasker_tasks_in_progress") == 0
+    assert value(app, "tasker_tasks", status="error") == 1
 
 
 def test_openmetrics_of_a_real_run_parses_strictly_and_has_no_ids(app: Tasker) -> None:
@@ -110,14 +112,22 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
 
 def test_otel_messaging_metrics_from_a_real_run(make_app: Callable[..., Tasker]) -> None:
     reader = InMemoryMetricReader()
-    app = make_app(meter_provider=MeterProvider(metric_readers=[reader]), worker_id="worker-1")
+    app = make_app(
+        {"metrics": {"worker_name": "blue"}}, meter_provider=MeterProvider(metric_readers=[reader]), worker_id="h:1"
+    )
     run_diamond_with_one_retry(app)
     got = points(reader)
     (sent,) = got["messaging.client.sent.messages"]
     assert sent.value == 1 and sent.attributes["messaging.destination.name"] == "default.diamond"
     assert sent.attributes["messaging.system"] == "tasker" and sent.attributes["messaging.operation.name"] == "send"
-    (consumed,) = got["messaging.client.consumed.messages"]
-    assert consumed.value == 1 and consumed.attributes["messaging.destination.partition.id"] == "worker-1"
+    consumed = {p.attributes["tasker.status"]: p.value for p in got["messaging.client.consumed.messages"]}
+    assert consumed == {"ok": 4, "error": 1}
     durations = {dict(p.attributes).get("error.type"): p for p in got["messaging.process.duration"]}
     assert durations[None].count == 4 and durations["RuntimeError"].count == 1
-    assert durations[None].explicit_bounds[0] == 0.005 and durations[None].explicit_bounds[-1] == 600.0
+    assert durations[None].attributes["tasker.status"] == "ok"
+    assert durations["RuntimeError"].attributes["tasker.status"] == "error"
+    assert list(durations[None].explicit_bounds) == [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120, 300, 600,
+    ]  # fmt: skip
+    for point in [*got["messaging.client.consumed.messages"], *got["messaging.process.duration"]]:
+        assert point.attributes["messaging.destination.partition.id"] == "blue"  # the configured name, not h:1

@@ -61,16 +61,16 @@ def test_parent_aggregates_every_child(scenario: dict[str, Any]) -> None:
     assert lookup(before, "tasker_step_duration_seconds_bucket", {**STEP, "le": "0.025"}) == 6
     assert lookup(before, "tasker_step_duration_seconds_bucket", {**STEP, "le": "0.01"}) == 0
     assert lookup(before, "tasker_task_queue_wait_seconds_count", TASK) == 3
-    assert lookup(before, "tasker_tasks_in_progress", TASK) == 3  # livesum over the three children
+    assert lookup(before, "myapp_busy_workers", {}) == 3  # livesum over the three children
 
 
 def test_dead_child_gauge_is_dropped_but_totals_stay(scenario: dict[str, Any]) -> None:
     after_mark = scenario["after_mark"]
-    assert lookup(after_mark, "tasker_tasks_in_progress", TASK) == 2
+    assert lookup(after_mark, "myapp_busy_workers", {}) == 2
     assert lookup(after_mark, "tasker_tasks_created_total", TASK) == 7
     assert scenario["cleaned"] == sorted(scenario["pids"][1:])
     after_cleanup = scenario["after_cleanup"]
-    assert lookup(after_cleanup, "tasker_tasks_in_progress", TASK) is None
+    assert not lookup(after_cleanup, "myapp_busy_workers", {})  # only the live parent (0) is left
     assert lookup(after_cleanup, "tasker_tasks_created_total", TASK) == 7
     assert lookup(after_cleanup, "tasker_step_executions_total", STEP) == 6
 

@@ -5,7 +5,8 @@ Configured through the environment the test gives the worker:
 ``TASKER_TEST_DATABASE_URL`` the database · ``TASKER_TEST_CONFIG`` app config (JSON) ·
 ``TASKER_TEST_TEMPLATES`` task templates (JSON list) · ``TASKER_TEST_BROKER_URL`` · ``TASKER_TEST_CELERY_QUEUE`` ·
 ``TASKER_TEST_DISPATCH`` (``1``: dispatch steps) · ``TASKER_TEST_SPANS_FILE`` (export spans there, one JSON
-object per line) · ``TASKER_TEST_OTEL_CELERY`` (``1``: enable opentelemetry-instrumentation-celery).
+object per line) · ``TASKER_TEST_OTEL_CELERY`` (``1``: enable opentelemetry-instrumentation-celery on the spans
+file's provider; ``global``: ``CeleryInstrumentor().instrument()`` with no provider, as docs/deployment.md says).
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def make_tasker() -> Tasker:
     )
     for template in json.loads(os.environ.get("TASKER_TEST_TEMPLATES") or "[]"):
         app.register_task_template(template)
+    if os.environ.get("TASKER_TEST_OTEL_CELERY") == "global":  # the deployment guide's recipe, word for word
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+        CeleryInstrumentor().instrument()
     spans = os.environ.get("TASKER_TEST_SPANS_FILE")
     if spans:
         provider = TracerProvider(resource=Resource.create({"service.name": "tasker-test-worker"}))

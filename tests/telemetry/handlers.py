@@ -36,3 +36,43 @@ class Leaky(StepHandler):
 
 TRACED = "tests.telemetry.handlers:Traced"
 LEAKY = "tests.telemetry.handlers:Leaky"
+
+
+#: Secrets the masking test plants (each must reach no sink); the card number is Luhn-valid.
+SECRETS = {
+    "password": "hunter2-pw-XYZ",
+    "api_key": "ak_live_Q9w8e7r6",
+    "token": "tok_5f4e3d2c1b",
+    "bearer": "eyJhbGciOiJIUzI1NiJ9.cGF5bG9hZA.c2lnbmF0dXJl",
+    "card": "4111 1111 1111 1111",
+}
+
+
+class Echo(StepHandler):
+    """Returns the secrets in its results: under innocent keys, as free text, a card number as an integer."""
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        s = SECRETS
+        return {
+            "summary": f"called with password: {s['password']} and Authorization: Bearer {s['bearer']}",
+            "payment": {"cc": int(s["card"].replace(" ", "")), "holder": "ann"},
+            "headers": '{"api_key": "' + s["api_key"] + '"}',
+        }
+
+
+class Careless(StepHandler):
+    """Fails permanently with every secret in its message and its traceback."""
+
+    def process(self, task: TaskView, sequence: StepSequence, step: StepView) -> Any:
+        s = SECRETS
+        try:
+            raise ConnectionError(f"upstream rejected Authorization: Basic {s['bearer']} (card {s['card']})")
+        except ConnectionError as exc:
+            raise RuntimeError(
+                f"login failed password={s['password']} api_key={s['api_key']} token: {s['token']} "
+                f"card={s['card'].replace(' ', '-')}"
+            ) from exc
+
+
+ECHO = "tests.telemetry.handlers:Echo"
+CARELESS = "tests.telemetry.handlers:Careless"

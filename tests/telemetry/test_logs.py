@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -24,8 +26,10 @@ def test_engine_records_inside_a_step_carry_its_ids(traced: Traced, caplog: pyte
         step = str(record.args[0])  # type: ignore[index]
         span = steps[step][0]
         assert (record.trace_id, record.span_id) == (tid(span), sid(span))  # type: ignore[attr-defined]
-    created = next(r for r in caplog.records if "created with" in r.getMessage())
-    assert (created.trace_id, created.span_id) == ("0", "0")  # type: ignore[attr-defined]
+    (task_span,) = traced.spans("tasker.task.execution")
+    for text in ("created with", "started", "complete in"):
+        (record,) = [r for r in caplog.records if r.name != "tasker.orchestration.steps" and text in r.getMessage()]
+        assert (record.trace_id, record.span_id) == (tid(task_span), sid(task_span)), text  # type: ignore[attr-defined]
 
 
 def test_filter_on_a_handler_formats_any_record() -> None:
@@ -54,3 +58,34 @@ def test_install_is_idempotent_and_covers_tasker_loggers() -> None:
     assert install_log_correlation() == 0
     for name in ("tasker", "tasker.orchestration.steps", "tasker.orchestration.coordinator", "tasker.app"):
         assert sum(isinstance(f, TraceContextFilter) for f in logging.getLogger(name).filters) == 1
+
+
+def test_json_log_format_carries_task_step_attempt_and_ids(make_traced: Callable[..., Traced]) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    saved = [(h, h.formatter) for h in root.handlers]
+    root.addHandler(handler)
+    logging.getLogger("tasker").setLevel(logging.INFO)
+    try:
+        traced = make_traced({"logging": {"format": "json"}})
+        task_id, status = traced.run(template("diamond", {"a": []}, {"a": {"fail_times": 1}}))
+        assert status == "complete"
+    finally:
+        root.removeHandler(handler)
+        for h, formatter in saved:
+            h.setFormatter(formatter)
+        logging.getLogger("tasker").setLevel(logging.NOTSET)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (task_span,) = traced.spans("tasker.task.execution")
+    steps = traced.spans("tasker.step.execution")
+    about_task = [r for r in records if r["task_id"] == task_id]
+    assert {r["correlation_id"] for r in about_task} == {tid(task_span)}
+    assert all(r["trace_id"] == tid(task_span) for r in about_task)
+    failed = next(r for r in records if "failed (attempt 1/3)" in r["message"])
+    assert (failed["level"], failed["step_name"], failed["attempt"]) == ("ERROR", "a", 1)
+    assert failed["span_id"] == sid(steps[0]) and "Traceback" in failed["exception"]
+    done = next(r for r in records if "complete in" in r["message"] and r["logger"].endswith("steps"))
+    assert (done["step_name"], done["attempt"], done["span_id"]) == ("a", 2, sid(steps[1]))
+    finished = next(r for r in records if r["logger"].endswith("coordinator") and "complete in" in r["message"])
+    assert finished["step_name"] is None and finished["span_id"] == sid(task_span)

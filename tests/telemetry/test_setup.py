@@ -15,8 +15,12 @@ from tasker.config import TelemetryConfig
 from tasker.errors import ConfigurationError
 from tasker.telemetry import TailSamplingProcessor, TelemetrySubscriber, build_tracer_provider
 from tasker.telemetry.setup import build_exporter
+from tests.support import otlp
 from tests.support.handlers import template
+from tests.support.otlp import OtlpReceiver
 from tests.telemetry.conftest import Traced, new_provider
+
+receiver = pytest.fixture(otlp.receiver)
 
 
 def processors(provider: Any) -> list[Any]:
@@ -88,32 +92,49 @@ def test_disabled_telemetry_subscribes_nothing(make_app: Callable[..., Tasker]) 
     assert app.telemetry is None
 
 
-def test_app_created_provider_exports_and_is_shut_down_with_the_app(
+def test_app_installs_its_provider_as_the_global_one_and_flushes_on_shutdown(
     make_app: Callable[..., Tasker], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from opentelemetry import trace
+
     app = make_app({"telemetry": {"exporter": "console", "service_name": "orders-svc"}})
     assert app.telemetry is not None
+    assert trace.get_tracer_provider() is app.telemetry.provider  # installed: instrumentations share it
     assert app.events.subscribers("step.before_handle") == ["TelemetrySubscriber"]
     app.register_task_template(template("diamond"))
     from tasker import TaskRequest
 
     task = app.create_task(TaskRequest(name="diamond", version="1.0.0", context={"password": "hunter2"}))
     assert app.run_until_done(task.task_id) == "complete"
-    shut: list[bool] = []
-    provider = app.telemetry.provider
-    original = provider.shutdown
-
-    def shutdown() -> None:
-        shut.append(True)
-        original()
-
-    provider.shutdown = shutdown  # type: ignore[method-assign]
     app.shutdown()
     app.shutdown()  # idempotent
-    assert shut == [True]
     out = capsys.readouterr().out
     assert out.count('"name": "tasker.step.execution"') == 4 and '"service.name": "orders-svc"' in out
     assert "hunter2" not in out
+
+
+def test_an_existing_global_provider_is_used_and_nothing_is_added(
+    make_app: Callable[..., Tasker], receiver: OtlpReceiver
+) -> None:
+    from opentelemetry import trace
+
+    provider, exporter = new_provider()
+    trace.set_tracer_provider(provider)
+    before = processors(provider)
+    app = make_app({"telemetry": {"exporter": "otlp", "otlp_endpoint": receiver.url}})
+    assert app.telemetry is not None and app.telemetry.provider is provider
+    assert processors(provider) == before  # no exporter of tasker's added to the user's pipeline
+    app.register_task_template(template("diamond"))
+    from tasker import TaskRequest
+
+    task = app.create_task(TaskRequest(name="diamond", version="1.0.0", context={}))
+    assert app.run_until_done(task.task_id) == "complete"
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert names.count("tasker.step.execution") == 4 and "tasker.task.execution" in names
+    scopes = {(s.instrumentation_scope.name, s.instrumentation_scope.version) for s in exporter.get_finished_spans()}
+    from tasker import __version__
+
+    assert scopes == {("tasker", __version__)}
 
 
 def test_app_shutdown_leaves_a_user_provider_alone(make_traced: Callable[..., Traced]) -> None:

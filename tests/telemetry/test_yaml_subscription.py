@@ -15,11 +15,10 @@ def test_telemetry_subscriber_from_yaml(app: Tasker, tmp_path: Path) -> None:
         "  tracing:\n"
         "    class: tasker.telemetry:TelemetrySubscriber\n"
         "    config:\n"
-        "      service_name: orders\n"
         "      propagation: link\n"
     )
     (subscriber,) = app.load_subscriptions(path)
     assert isinstance(subscriber, TelemetrySubscriber)
     assert subscriber.name == "tracing"
-    assert subscriber.service_name == "orders" and subscriber.propagation == "link"
+    assert subscriber.propagation == "link"
     assert "tracing" in app.events.subscribers("task.completed")
