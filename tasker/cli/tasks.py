@@ -131,7 +131,7 @@ def task_json(view: TaskView, masker: AttributeRedactor) -> dict[str, Any]:
         data["annotations"] = [
             {
                 "annotation_type": a.annotation_type,
-                "data": masker.masker.mask_value_of(a.data),
+                "data": masker.masker.redact(a.data),
                 "created_at": _iso(a.created_at),
             }
             for a in view.annotations
@@ -241,7 +241,7 @@ def show_lines(app: Tasker, view: TaskView, width: int | None) -> list[str]:
     if view.annotations:
         lines += ["", "annotations:"]
         lines += [
-            f"  {a.annotation_type}: {json.dumps(app.events.masker.mask_value_of(a.data), sort_keys=True, default=str)}"
+            f"  {a.annotation_type}: {json.dumps(app.masker.redact(a.data), sort_keys=True, default=str)}"
             for a in view.annotations
         ]
     scrub = AttributeRedactor(app.events.masker).scrub
