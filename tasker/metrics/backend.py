@@ -316,7 +316,8 @@ class MetricsBackend:
         values = (namespace, task, version, step, status)
         self._families[_STEP_EXECUTIONS].child(values).inc()
         self._families[_STEP_DURATION].child(values).observe(max(duration, 0.0))
-        self._families[_STEP_TIMEOUTS].child(values[:4])  # the series exists (at 0) before the first timeout
+        for family in (_STEP_TIMEOUTS, _STEP_RETRIES, _STEP_RETRIES_EXHAUSTED):
+            self._families[family].child(values[:4])  # the series exists (at 0) in every process that runs the step
         self._families[_TASKS_CREATED].child(values[:3])  # and so does the template's (see task_started)
 
     def step_retried(self, namespace: str, task: str, version: str, step: str) -> None:

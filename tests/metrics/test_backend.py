@@ -275,7 +275,7 @@ def test_step_metrics(backend: MetricsBackend) -> None:
     assert value(backend, "tasker_step_duration_seconds_bucket", **pay, status="error", le="0.025") == 0
     assert value(backend, "tasker_step_duration_seconds_bucket", **pay, status="error", le="0.05") == 2
     assert value(backend, "tasker_step_retries_total", **pay) == 2
-    assert value(backend, "tasker_step_retries_exhausted_total", **pay) is None
+    assert value(backend, "tasker_step_retries_exhausted_total", **pay) == 0  # the series exists, never incremented
     assert value(backend, "tasker_step_retries_exhausted_total", **TASK, step="ship") == 1
 
 
