@@ -26,7 +26,7 @@ from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.orchestration.steps import Attempt, Outcome, StepExecutor, StepOutcome
-from tasker.state.machine import Transition, apply_transition, status_update
+from tasker.state.machine import Transition, TransitionWriter, apply_transition, status_update
 from tasker.state.states import (
     CANCELLED,
     COMPLETE,
@@ -202,9 +202,10 @@ class Coordinator:
                 start: tuple[Transition, datetime] | None = None
                 completion: _Completion | None = None
                 with self.rt.db.connection() as connection:  # the one transaction of this turn
+                    writer = TransitionWriter(connection)
                     if starting and task.status == PENDING:
                         start = self._write_start(connection, task)
-                    steps.write(connection, outcomes)
+                    steps.write(writer, outcomes)
                     live = task.status not in TERMINAL_TASK_STATES
                     if over and live and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
                         ready = find_ready_steps(connection, task.task_id)
@@ -213,7 +214,8 @@ class Coordinator:
                         queue = deque(ready)
                         if self.rt.dispatch is not None and len(ready) > 1:
                             reserved, queue = steps.reserve(connection, ready), deque()
-                    claims = steps.claim(connection, task, self._take(queue, window - len(running), outcomes))
+                    claims = steps.claim(writer, task, self._take(queue, window - len(running), outcomes))
+                    writer.flush()
                 steps.hold(claims)
                 if starting:
                     starting = False
@@ -315,7 +317,9 @@ class Coordinator:
         outcomes = [self.steps.outcome(task, attempt) for attempt in attempts]
         try:
             with self.rt.db.connection() as connection:
-                self.steps.write(connection, outcomes)
+                writer = TransitionWriter(connection)
+                self.steps.write(writer, outcomes)
+                writer.flush()
         except StoreError:
             logger.warning("could not record the steps of interrupted task %s", task.task_id, exc_info=True)
         for outcome in outcomes:

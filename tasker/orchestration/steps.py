@@ -38,7 +38,7 @@ from tasker.orchestration.leases import LeaseKeeper
 from tasker.orchestration.payloads import iso, step_payload
 from tasker.orchestration.readiness import NOW, ready_conditions
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
-from tasker.state.machine import Move, Transition, apply_transitions, status_update
+from tasker.state.machine import Move, Transition, TransitionWriter, status_update
 from tasker.state.states import COMPLETE, ERROR, IN_PROGRESS, PENDING, event_for_transition
 from tasker.telemetry.conventions import error_type
 from tasker.telemetry.logs import bind_step
@@ -80,8 +80,6 @@ class Claim:
     view: StepView
     token: str
     retry: Transition | None
-    #: The sort key of the claim's transition row (the outcome's row comes next).
-    sort_key: int
 
 
 @dataclass(frozen=True)
@@ -202,24 +200,26 @@ class StepExecutor:
     # -- the pass's writes (in the caller's transaction) -------------------------------------------
 
     def claim(
-        self, connection: Connection, task: TaskInfo, rows: Sequence[Any], token: str | None = None
+        self, writer: TransitionWriter, task: TaskInfo, rows: Sequence[Any], token: str | None = None
     ) -> list[Claim]:
-        """Claim ``rows`` (ready steps) in the caller's transaction; the claims won, their leases held.
+        """Claim ``rows`` (ready steps) in the writer's transaction; the claims won.
 
         With ``token`` the rows are steps :meth:`reserve` set aside for that token (a dispatched step).
         """
-        now = utcnow()
+        if not rows:
+            return []
+        now = writer.now
         lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
         statement, params = (_CLAIM_DISPATCHED, {"b_token": token}) if token else (_CLAIM, {"b_now": now})
         retrying = [row for row in rows if row.status == ERROR]
-        retries = apply_transitions(
-            connection, "step",
+        retries = writer.apply(
+            "step",
             [
                 Move(row.workflow_step_id, ERROR, PENDING, {"retry_attempt": row.attempts + 1},
                      {"next_retry_at": None}, params)
                 for row in retrying
             ],
-            statement=statement, now=now,
+            statement,
         )  # fmt: skip
         retried = {t.entity_id: t for t in retries if t is not None}
         # after a retry transition the same guards hold, so its claim cannot fail where the retry succeeded
@@ -236,17 +236,16 @@ class StepExecutor:
                     {"attempt_number": row.attempts + 1, "claimed_by": claim_token},
                     {"in_process": True, "lease_expires_at": lease, "claimed_by": claim_token, "started_at": now},
                     params,
-                    retry.sort_key if retry is not None else None,
                 )
             )
         claims: list[Claim] = []
-        written = apply_transitions(connection, "step", moves, statement=statement, now=now)
+        written = writer.apply("step", moves, statement)
         for row, claim_token, claimed in zip(candidates, tokens, written, strict=True):
             if claimed is None:
                 continue
             view = step_view(row, task.parents(row.name))
             view.status, view.started_at, view.in_process, view.next_retry_at = IN_PROGRESS, now, True, None
-            claims.append(Claim(view, claim_token, retried.get(row.workflow_step_id), claimed.sort_key))
+            claims.append(Claim(view, claim_token, retried.get(row.workflow_step_id)))
         if len(claims) < len(rows):
             logger.debug("%d step(s) of task %s claimed elsewhere", len(rows) - len(claims), task.task_id)
         return claims
@@ -263,8 +262,8 @@ class StepExecutor:
                 marked.append((row.workflow_step_id, token))
         return marked
 
-    def write(self, connection: Connection, outcomes: Sequence[Outcome]) -> None:
-        """Write outcomes in the caller's transaction, each only if its claim still holds (sets ``written``)."""
+    def write(self, writer: TransitionWriter, outcomes: Sequence[Outcome]) -> None:
+        """Write outcomes in the writer's transaction, each only if its claim still holds (sets ``written``)."""
         moves = [
             Move(
                 o.attempt.claim.view.step_id,
@@ -273,13 +272,10 @@ class StepExecutor:
                 o.meta,
                 o.values,
                 {"b_token": o.attempt.claim.token},
-                o.attempt.claim.sort_key,
             )
             for o in outcomes
         ]
-        for outcome, written in zip(
-            outcomes, apply_transitions(connection, "step", moves, statement=_FINISH), strict=True
-        ):
+        for outcome, written in zip(outcomes, writer.apply("step", moves, _FINISH), strict=True):
             outcome.written = written is not None
 
     # -- the step threads -------------------------------------------------------------------------------
@@ -317,14 +313,18 @@ class StepExecutor:
     def execute_one(self, task: TaskInfo, task_view: TaskView, row: Any, token: str) -> StepOutcome | None:
         """Claim and run one step reserved for ``token`` by :meth:`reserve`; None when it is not ours any more."""
         with self.rt.db.connection() as connection:
-            claims = self.claim(connection, task, [row], token)
+            writer = TransitionWriter(connection)
+            claims = self.claim(writer, task, [row], token)
+            writer.flush()
         if not claims:
             return None
         self.hold(claims)
         attempt = self.run(task, task_view, claims[0])
         outcome = self.outcome(task, attempt)
         with self.rt.db.connection() as connection:
-            self.write(connection, [outcome])
+            writer = TransitionWriter(connection)
+            self.write(writer, [outcome])
+            writer.flush()
         published = self.publish(task, outcome)
         if attempt.interrupted:
             assert attempt.error is not None

@@ -8,14 +8,16 @@ not published here: callers publish the returned :class:`Transition` after their
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import Connection, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from tasker.db.prepared import Prepared
 from tasker.errors import GuardFailedError, InvalidStateTransition
 from tasker.models.base import utcnow
 from tasker.models.instances import (
@@ -48,14 +50,14 @@ _TABLES: dict[str, tuple[Any, Any, Any, Any]] = {
     "step": (_STEPS, _STEP_LOG, _STEPS.c.workflow_step_id, _STEP_LOG.c.workflow_step_id),
 }
 _EDGES = cast(Table, WorkflowStepEdge.__table__)
-_DECREMENT_CHILDREN = (
+_DECREMENT_CHILDREN = Prepared(
     update(_STEPS)
     .where(
         _STEPS.c.workflow_step_id.in_(
             select(_EDGES.c.to_step_id).where(_EDGES.c.from_step_id == bindparam("parent_id"))
         )
     )
-    .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1)
+    .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1, updated_at=bindparam("b_at"))
 )
 
 
@@ -68,32 +70,71 @@ class Transition:
     from_state: str
     to_state: str
     event: str | None
-    sort_key: int
     at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def status_update(kind: Kind) -> Update:
-    """``UPDATE <entity> SET ... WHERE id = :b_id AND status = :b_from``; add guards with ``.where()``.
+class StatusUpdate:
+    """``UPDATE <entity> SET status, updated_at, <values> WHERE id = :b_id AND status = :b_from AND <guards>``.
 
-    The SET clause comes from the execution parameters, so one prebuilt statement serves every
-    transition (SQLAlchemy caches its compiled form per parameter-key set).
+    The SET columns are the keys of each move's ``values``: one prepared statement per key set, compiled once.
+    Guards add conditions with :meth:`where`; their bind parameters come in each move's ``params``.
     """
-    entity, _log, pk, _fk = _TABLES[kind]
-    return update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"))
+
+    def __init__(self, kind: Kind, guards: tuple[ColumnElement[bool], ...] = ()) -> None:
+        self.kind = kind
+        self.guards = guards
+        entity, _log, pk, _fk = _TABLES[kind]
+        self._base = update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"), *guards)
+        self._prepared: dict[frozenset[str], Prepared] = {}
+        self._lock = threading.Lock()
+
+    def where(self, *guards: ColumnElement[bool]) -> StatusUpdate:
+        """This update with more conditions."""
+        return StatusUpdate(self.kind, (*self.guards, *guards))
+
+    def _for(self, keys: frozenset[str]) -> Prepared:
+        prepared = self._prepared.get(keys)
+        if prepared is None:
+            with self._lock:
+                statement = self._base.values({key: bindparam(f"v_{key}") for key in sorted(keys)})
+                prepared = self._prepared.setdefault(keys, Prepared(statement))
+        return prepared
+
+    def run(self, connection: Connection, move: Move, now: datetime) -> bool:
+        """Apply the move's entity update; whether the entity was still in ``from_state`` (and the guards held)."""
+        values = {"status": move.to_state, "updated_at": now, **move.values}
+        params = {f"v_{key}": value for key, value in values.items()}
+        params.update(move.params, b_id=move.entity_id, b_from=move.from_state)
+        return self._for(frozenset(values)).execute(connection, params) == 1
 
 
-_STATUS_UPDATE: dict[str, Update] = {"task": status_update("task"), "step": status_update("step")}
-_FLIP_MOST_RECENT = {
-    kind: update(log).where(fk == bindparam("b_id"), log.c.most_recent.is_(True)).values(most_recent=False)
-    .returning(log.c.sort_key)
-    for kind, (_e, log, _pk, fk) in _TABLES.items()
-}  # fmt: skip
-_FLIP_KNOWN = {
-    kind: update(log).where(fk == bindparam("b_id"), log.c.most_recent.is_(True)).values(most_recent=False)
-    for kind, (_e, log, _pk, fk) in _TABLES.items()
-}
-_INSERT_LOG = {kind: insert(log) for kind, (_e, log, _pk, _fk) in _TABLES.items()}
+def status_update(kind: Kind) -> StatusUpdate:
+    """The unguarded status update of ``kind``; add guards with ``.where()``."""
+    return StatusUpdate(kind)
+
+
+def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
+    """The flip of an entity's ``most_recent`` row, and the insert of its next row (``sort_key`` = last + 1)."""
+    _entity, log, _pk, fk = _TABLES[kind]
+    flip = update(log).where(fk == bindparam("l_id"), log.c.most_recent.is_(True)).values(most_recent=False, updated_at=bindparam("l_at"))
+    next_row = select(
+        bindparam("l_id", type_=fk.type),
+        bindparam("l_to", type_=log.c.to_state.type),
+        bindparam("l_from", type_=log.c.from_state.type),
+        bindparam("l_meta", type_=log.c.metadata.type),
+        func.coalesce(func.max(log.c.sort_key), 0) + 1,
+        bindparam("l_recent", type_=log.c.most_recent.type),
+        bindparam("l_at", type_=log.c.created_at.type),
+        bindparam("l_at", type_=log.c.updated_at.type),
+    ).where(fk == bindparam("l_id"))
+    columns = [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
+               log.c.created_at, log.c.updated_at]  # fmt: skip
+    return Prepared(flip), Prepared(insert(log).from_select(columns, next_row))
+
+
+_STATUS_UPDATE: dict[str, StatusUpdate] = {"task": status_update("task"), "step": status_update("step")}
+_LOG_STATEMENTS = {kind: _log_statements(kind) for kind in ("task", "step")}
 
 
 @dataclass(frozen=True)
@@ -108,8 +149,64 @@ class Move:
     values: dict[str, Any] = field(default_factory=dict)
     #: Extra bind parameters of a guarded statement.
     params: dict[str, Any] = field(default_factory=dict)
-    #: The sort key of the entity's latest log row, when the caller wrote that row in this transaction.
-    previous_sort_key: int | None = None
+
+
+class TransitionWriter:
+    """The transitions of one database transaction.
+
+    :meth:`apply` runs each entity's conditional ``UPDATE`` at once (each entity may lose its race on its own)
+    and, for steps that completed, decrements their children's readiness counters at once (so readiness
+    queries later in the transaction see them). The log rows wait for :meth:`flush`, which writes every row
+    of the transaction in two ``executemany`` per kind: the flip of the previous ``most_recent`` rows, then
+    the inserts (each row's ``sort_key`` the entity's last + 1; only an entity's last row is ``most_recent``).
+    """
+
+    def __init__(self, session: Session | Connection, now: datetime | None = None) -> None:
+        self.connection = session.connection() if isinstance(session, Session) else session
+        self.now = now or utcnow()
+        self._pending: dict[Kind, list[Transition]] = {"task": [], "step": []}
+
+    def apply(
+        self, kind: Kind, moves: Sequence[Move], statement: StatusUpdate | None = None
+    ) -> list[Transition | None]:
+        """Move each entity ``from_state -> to_state`` if it still is in ``from_state``; None where it was not."""
+        now, connection = self.now, self.connection
+        update_ = statement if statement is not None else _STATUS_UPDATE[kind]
+        written: list[Transition | None] = []
+        parents: list[dict[str, Any]] = []
+        for move in moves:
+            if not update_.run(connection, move, now):
+                written.append(None)
+                continue
+            event = event_for_transition(kind, move.from_state, move.to_state)
+            transition = Transition(
+                kind, move.entity_id, move.from_state, move.to_state, event, now, dict(move.metadata)
+            )
+            written.append(transition)
+            self._pending[kind].append(transition)
+            if kind == "step" and move.to_state in COMPLETED_STATES and move.from_state not in COMPLETED_STATES:
+                parents.append({"parent_id": move.entity_id, "b_at": now})
+        if parents:
+            _DECREMENT_CHILDREN.executemany(connection, parents)
+        return written
+
+    def flush(self) -> None:
+        """Write the log rows of every transition applied so far (before the transaction commits)."""
+        for kind, transitions in self._pending.items():
+            if not transitions:
+                continue
+            flip, insert_row = _LOG_STATEMENTS[kind]
+            last = {t.entity_id: i for i, t in enumerate(transitions)}
+            flip.executemany(self.connection, [{"l_id": entity_id, "l_at": self.now} for entity_id in last])
+            insert_row.executemany(
+                self.connection,
+                [
+                    {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
+                     "l_recent": last[t.entity_id] == i, "l_at": t.at}
+                    for i, t in enumerate(transitions)
+                ],
+            )  # fmt: skip
+            transitions.clear()
 
 
 def apply_transition(
@@ -121,7 +218,7 @@ def apply_transition(
     metadata: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
     *,
-    statement: Update | None = None,
+    statement: StatusUpdate | None = None,
     params: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Transition | None:
@@ -140,61 +237,13 @@ def apply_transitions(
     kind: Kind,
     moves: Sequence[Move],
     *,
-    statement: Update | None = None,
+    statement: StatusUpdate | None = None,
     now: datetime | None = None,
 ) -> list[Transition | None]:
-    """:func:`apply_transition` of several entities in the caller's transaction; None where one lost its race.
-
-    Each conditional ``UPDATE`` runs alone, so each entity may lose its race on its own. The log rows of the
-    entities that moved take one ``executemany`` each: the flip of the previous ``most_recent`` row (one
-    ``UPDATE ... RETURNING`` per entity instead when its ``previous_sort_key`` is unknown), the insert, and for
-    steps that completed the readiness counters of their children.
-    """
-    now = now or utcnow()
-    _entity, _log, _pk, fk = _TABLES[kind]
-    written: list[Transition | None] = []
-    known: list[dict[str, Any]] = []
-    for move in moves:
-        result = session.execute(
-            statement if statement is not None else _STATUS_UPDATE[kind],
-            {
-                "b_id": move.entity_id, "b_from": move.from_state, "status": move.to_state, "updated_at": now,
-                **move.values, **move.params,
-            },
-        )  # fmt: skip
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            written.append(None)
-            continue
-        previous = move.previous_sort_key
-        if previous is None:
-            previous = session.execute(_FLIP_MOST_RECENT[kind], {"b_id": move.entity_id}).scalar()
-        else:
-            known.append({"b_id": move.entity_id})
-        event = event_for_transition(kind, move.from_state, move.to_state)
-        sort_key, meta = (previous or 0) + 1, dict(move.metadata)
-        written.append(Transition(kind, move.entity_id, move.from_state, move.to_state, event, sort_key, now, meta))
-    moved = [t for t in written if t is not None]
-    if not moved:
-        return written
-    if known:  # before the insert: the new rows are the most recent ones
-        session.execute(_FLIP_KNOWN[kind], known)
-    session.execute(
-        _INSERT_LOG[kind],
-        [
-            {
-                fk.key: t.entity_id, "to_state": t.to_state, "from_state": t.from_state, "metadata": t.metadata,
-                "sort_key": t.sort_key, "most_recent": True, "created_at": now, "updated_at": now,
-            }
-            for t in moved
-        ],
-    )  # fmt: skip
-    parents = [
-        {"parent_id": t.entity_id}
-        for t in moved
-        if kind == "step" and t.to_state in COMPLETED_STATES and t.from_state not in COMPLETED_STATES
-    ]
-    if parents:
-        session.execute(_DECREMENT_CHILDREN, parents)
+    """:func:`apply_transition` of several entities in the caller's transaction, log rows written at once."""
+    writer = TransitionWriter(session, now)
+    written = writer.apply(kind, moves, statement)
+    writer.flush()
     return written
 
 

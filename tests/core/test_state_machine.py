@@ -12,7 +12,7 @@ from tasker import Tasker, TaskRequest
 from tasker.errors import GuardFailedError, InvalidStateTransition, StoreError
 from tasker.models import Task, TaskTransition, WorkflowStep, WorkflowStepTransition
 from tasker.state import StepStateMachine, TaskStateMachine, event_for_transition
-from tasker.state.machine import apply_transition
+from tasker.state.machine import Move, TransitionWriter, apply_transition
 from tasker.views import TaskView
 from tests.support.handlers import template
 
@@ -329,7 +329,7 @@ def test_safe_transition_allowed_writes_one_row(app: Tasker) -> None:
     with app.db.transaction() as session:
         written = TaskStateMachine(session, task.task_id).safe_transition_to("in_progress", {"k": 1})
     assert written is not None and written.event == "task.start_requested"
-    assert log_rows(app, "task", task.task_id) == [("pending", "in_progress", written.sort_key, True)]
+    assert log_rows(app, "task", task.task_id) == [("pending", "in_progress", 1, True)]
 
 
 def test_conditional_transition_return_values(app: Tasker) -> None:
@@ -525,3 +525,23 @@ def test_written_transitions_carry_their_event(app: Tasker, kind: str, path: lis
         for target in path:
             written.append(machine_class(session, entity_id).transition_to(target).event)
     assert written == events
+
+
+def test_writer_batches_log_rows_of_a_transaction(app: Tasker) -> None:
+    """Several transitions of one entity and of others in one writer: consecutive sort keys after the rows already
+    there, only each entity's last row most recent, children's readiness counters decremented before the flush."""
+    task = make_task(app, {"a": [], "b": [], "c": ["a"]}, name="batched")
+    a, b, c = (task.step(name).step_id for name in ("a", "b", "c"))
+    walk(app, "step", a, ["in_progress"])
+    with app.db.transaction() as session:
+        writer = TransitionWriter(session)
+        done = writer.apply("step", [Move(a, "in_progress", "complete"), Move(b, "pending", "in_progress")])
+        assert [t is not None for t in done] == [True, True]
+        again = writer.apply("step", [Move(b, "in_progress", "error"), Move(c, "complete", "error")])
+        assert again[0] is not None and again[1] is None  # b moved again; c was not complete
+        ready = session.scalar(select(WorkflowStep.unsatisfied_parents).where(WorkflowStep.workflow_step_id == c))
+        assert ready == 0  # decremented at apply, before the flush
+        writer.flush()
+    assert log_rows(app, "step", a) == [("pending", "in_progress", 1, False), ("in_progress", "complete", 2, True)]
+    assert log_rows(app, "step", b) == [("pending", "in_progress", 1, False), ("in_progress", "error", 2, True)]
+    assert log_rows(app, "step", c) == []
