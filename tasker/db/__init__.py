@@ -75,7 +75,8 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get("tasker_readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # on the driver's connection: the statement needs none of SQLAlchemy's execution machinery
+        conn.connection.dbapi_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -125,9 +126,22 @@ class Database:
             yield session
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A write transaction on a Core connection (no ORM session): the engine's hot path."""
-        with untraced(), self._writing(), _store_errors(), self.engine.begin() as connection:
+    def connection(self, pinned: Connection | None = None) -> Iterator[Connection]:
+        """A write transaction on a Core connection (no ORM session): the engine's hot path.
+
+        On ``pinned`` (from :meth:`pinned`) when given, instead of a connection checked out for this transaction.
+        """
+        if pinned is None:
+            with untraced(), self._writing(), _store_errors(), self.engine.begin() as connection:
+                yield connection
+        else:
+            with untraced(), self._writing(), _store_errors(), pinned.begin():
+                yield pinned
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Connection]:
+        """One pooled connection kept for a series of :meth:`connection` transactions (an orchestration pass)."""
+        with untraced(), _store_errors(), self.engine.connect() as connection:
             yield connection
 
     @contextlib.contextmanager

@@ -16,14 +16,15 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
     sql: str
     #: Parameter names in positional order (qmark/format styles), or None for named styles.
@@ -32,7 +33,9 @@ class _Compiled:
     #: Values of the statement's literal bind parameters (``.values(flag=False)``, ``count - 1``).
     defaults: dict[str, Any]
     columns: tuple[str, ...]
-    results: tuple[Callable[[Any], Any] | None, ...]
+    types: tuple[Any, ...]
+    #: Result processors, from the column types and the driver's type codes of the first result.
+    results: tuple[Callable[[Any], Any] | None, ...] | None = None
 
 
 class Row(tuple[Any, ...]):
@@ -59,15 +62,15 @@ class Prepared:
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect)
         if compiled is None:
-            c = self.statement.compile(dialect=dialect)
+            c = cast(SQLCompiler, self.statement.compile(dialect=dialect))
             names = tuple(c.positiontup) if c.positiontup is not None else None
             columns = tuple(col[0] for col in c._result_columns)
-            results = tuple(
-                col[3].dialect_impl(dialect).result_processor(dialect, None) for col in c._result_columns
-            )
-            binds = tuple(c._bind_processors.items())
-            defaults = {key: value for key, value in c.construct_params(_check=False).items() if value is not None}
-            compiled = self._compiled[dialect] = _Compiled(c.string, names, binds, defaults, columns, results)
+            types = tuple(col[3] for col in c._result_columns)
+            binds = tuple((name, bind) for name, bind in c._bind_processors.items() if callable(bind))
+            defaults = {
+                key: value for key, value in (c.construct_params(_check=False) or {}).items() if value is not None
+            }
+            compiled = self._compiled[dialect] = _Compiled(c.string, names, binds, defaults, columns, types)
         return compiled
 
     @staticmethod
@@ -119,19 +122,28 @@ class Prepared:
         try:
             cursor.execute(compiled.sql, parameters)
             fetched: Iterable[Sequence[Any]] = cursor.fetchall()
+            processors = compiled.results
+            if processors is None:
+                processors = compiled.results = tuple(
+                    type_._cached_result_processor(connection.dialect, description[1])
+                    for type_, description in zip(compiled.types, cursor.description, strict=True)
+                )
         finally:
             cursor.close()
         row_type = self._row_type(compiled.columns)
-        processors = compiled.results
         if not any(processors):
             return [row_type(row) for row in fetched]
         return [
-            row_type(value if process is None else process(value) for value, process in zip(row, processors, strict=True))
+            row_type(
+                value if process is None else process(value) for value, process in zip(row, processors, strict=True)
+            )
             for row in fetched
         ]
 
     def _row_type(self, columns: tuple[str, ...]) -> type[Row]:
         row_type = self._row_types.get(columns)
         if row_type is None:
-            row_type = self._row_types[columns] = type("Row", (Row,), {"__slots__": (), "_index": {c: i for i, c in enumerate(columns)}})
+            row_type = self._row_types[columns] = type(
+                "Row", (Row,), {"__slots__": (), "_index": {c: i for i, c in enumerate(columns)}}
+            )
         return row_type

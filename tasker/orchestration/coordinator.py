@@ -8,6 +8,7 @@ by failures. Finalization reads the execution context once and moves the task to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -190,7 +191,9 @@ class Coordinator:
         starting = True
         if task.status == PENDING:
             self._before(task, PENDING, IN_PROGRESS)
+        pinned = contextlib.ExitStack()
         try:
+            pass_connection = pinned.enter_context(self.rt.db.pinned())  # one pooled connection for every turn
             while True:
                 outcomes = [steps.outcome(task, attempt) for attempt in finished]
                 interrupt = interrupt or next((a.error for a in finished if a.interrupted), None)
@@ -201,7 +204,7 @@ class Coordinator:
                 reserved: list[tuple[int, str]] | None = None
                 start: tuple[Transition, datetime] | None = None
                 completion: _Completion | None = None
-                with self.rt.db.connection() as connection:  # the one transaction of this turn
+                with self.rt.db.connection(pass_connection) as connection:  # the one transaction of this turn
                     writer = TransitionWriter(connection)
                     if starting and task.status == PENDING:
                         start = self._write_start(connection, task)
@@ -256,8 +259,11 @@ class Coordinator:
         except BaseException:
             for attempt in finished:  # outcomes not recorded: their claims lapse with their leases
                 steps.leases.release(attempt.claim.token)
+            pinned.close()
             self._abandon(task, running)
             raise
+        finally:
+            pinned.close()
 
     @staticmethod
     def _take(queue: deque[Any], slots: int, outcomes: list[Outcome]) -> list[Any]:

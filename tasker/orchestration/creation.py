@@ -223,16 +223,18 @@ class CatalogCache:
                 for s in template.step_templates
             ],
         )
-        step_ids: dict[str, int] = {}
-        for s in template.step_templates:
-            step_id = session.scalar(
-                select(NamedStep.named_step_id).where(
-                    NamedStep.dependent_system_id == system_ids[template.dependent_system_for(s)],
-                    NamedStep.name == s.name,
+        found = {
+            (system_id, name): step_id
+            for system_id, name, step_id in session.execute(
+                select(NamedStep.dependent_system_id, NamedStep.name, NamedStep.named_step_id).where(
+                    NamedStep.dependent_system_id.in_(list(system_ids.values())),
+                    NamedStep.name.in_([s.name for s in template.step_templates]),
                 )
             )
-            assert step_id is not None
-            step_ids[s.name] = step_id
+        }  # one query for every step of the template
+        step_ids = {
+            s.name: found[(system_ids[template.dependent_system_for(s)], s.name)] for s in template.step_templates
+        }
         assert named_task_id is not None
         _insert_ignore(
             session,

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, ColumnElement, Connection, Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from tasker.db.prepared import Prepared
 from tasker.models import WorkflowStep
 from tasker.models.base import UTCDateTime, utcnow
 from tasker.state.states import COMPLETED_STATES, ERROR, IN_PROGRESS, PENDING
@@ -42,16 +43,20 @@ def _permanently_blocked() -> ColumnElement[bool]:
 #: Bind parameter ``b_now`` of the prebuilt readiness statements.
 NOW: BindParameter[datetime] = bindparam("b_now", type_=UTCDateTime())
 _STEPS = cast(Table, WorkflowStep.__table__)
-_READY = (
+_READY = Prepared(
     select(_STEPS)
     .where(_STEPS.c.task_id == bindparam("b_task"), *ready_conditions(NOW))
     .order_by(_STEPS.c.workflow_step_id)
 )
 
 
+def _connection(session: Session | Connection) -> Connection:
+    return session.connection() if isinstance(session, Session) else session
+
+
 def find_ready_steps(session: Session | Connection, task_id: int, now: datetime | None = None) -> list[Any]:
     """The task's steps ready to execute now (rows of the steps table), by ascending id."""
-    return list(session.execute(_READY, {"b_task": task_id, "b_now": now or utcnow()}))
+    return _READY.rows(_connection(session), {"b_task": task_id, "b_now": now or utcnow()})
 
 
 @dataclass(frozen=True)
@@ -128,27 +133,29 @@ def _count_if(*conditions: ColumnElement[bool]) -> Any:
 
 
 #: The execution context of task ``b_task`` at ``b_now``: one aggregate, built once.
-_CONTEXT = select(
-    func.count(),
-    _count_if(S.status == PENDING),
-    _count_if(or_(S.status == IN_PROGRESS, S.in_process.is_(True))),  # running, or reserved for a worker
-    _count_if(or_(*(S.status == state for state in COMPLETED_STATES))),
-    _count_if(S.status == ERROR),
-    _count_if(*ready_conditions(NOW)),
-    _count_if(_permanently_blocked()),
-    func.min(
-        case(
-            (and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)), S.next_retry_at),
-            else_=None,
-        )
-    ),
-    func.min(case((S.in_process.is_(True), S.lease_expires_at), else_=None)),
-).where(S.task_id == bindparam("b_task"))
+_CONTEXT = Prepared(
+    select(
+        func.count(),
+        _count_if(S.status == PENDING),
+        _count_if(or_(S.status == IN_PROGRESS, S.in_process.is_(True))),  # running, or reserved for a worker
+        _count_if(or_(*(S.status == state for state in COMPLETED_STATES))),
+        _count_if(S.status == ERROR),
+        _count_if(*ready_conditions(NOW)),
+        _count_if(_permanently_blocked()),
+        func.min(
+            case(
+                (and_(S.status == ERROR, S.attempts < S.retry_limit, S.retryable.is_(True)), S.next_retry_at),
+                else_=None,
+            )
+        ),
+        func.min(case((S.in_process.is_(True), S.lease_expires_at), else_=None)),
+    ).where(S.task_id == bindparam("b_task"))
+)
 
 
 def execution_context(session: Session | Connection, task_id: int, now: datetime | None = None) -> ExecutionContext:
     """Compute the execution context of a task in one aggregate query."""
-    row = session.execute(_CONTEXT, {"b_task": task_id, "b_now": now or utcnow()}).one()
+    (row,) = _CONTEXT.rows(_connection(session), {"b_task": task_id, "b_now": now or utcnow()})
     total, pending, in_progress, completed, failed, ready, blocked = (int(v) for v in row[:7])
     return ExecutionContext(
         task_id=task_id,

@@ -225,19 +225,17 @@ class StepExecutor:
         # after a retry transition the same guards hold, so its claim cannot fail where the retry succeeded
         candidates = [row for row in rows if row.status != ERROR or row.workflow_step_id in retried]
         tokens = [token or f"{self.rt.worker_id}/{secrets.token_hex(4)}" for _ in candidates]
-        moves = []
-        for row, claim_token in zip(candidates, tokens, strict=True):
-            retry = retried.get(row.workflow_step_id)
-            moves.append(
-                Move(
-                    row.workflow_step_id,
-                    PENDING,
-                    IN_PROGRESS,
-                    {"attempt_number": row.attempts + 1, "claimed_by": claim_token},
-                    {"in_process": True, "lease_expires_at": lease, "claimed_by": claim_token, "started_at": now},
-                    params,
-                )
+        moves = [
+            Move(
+                row.workflow_step_id,
+                PENDING,
+                IN_PROGRESS,
+                {"attempt_number": row.attempts + 1, "claimed_by": claim_token},
+                {"in_process": True, "lease_expires_at": lease, "claimed_by": claim_token, "started_at": now},
+                params,
             )
+            for row, claim_token in zip(candidates, tokens, strict=True)
+        ]
         claims: list[Claim] = []
         written = writer.apply("step", moves, statement)
         for row, claim_token, claimed in zip(candidates, tokens, written, strict=True):

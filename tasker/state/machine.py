@@ -117,7 +117,11 @@ def status_update(kind: Kind) -> StatusUpdate:
 def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
     """The flip of an entity's ``most_recent`` row, and the insert of its next row (``sort_key`` = last + 1)."""
     _entity, log, _pk, fk = _TABLES[kind]
-    flip = update(log).where(fk == bindparam("l_id"), log.c.most_recent.is_(True)).values(most_recent=False, updated_at=bindparam("l_at"))
+    flip = (
+        update(log)
+        .where(fk == bindparam("l_id"), log.c.most_recent.is_(True))
+        .values(most_recent=False, updated_at=bindparam("l_at"))
+    )
     next_row = select(
         bindparam("l_id", type_=fk.type),
         bindparam("l_to", type_=log.c.to_state.type),
