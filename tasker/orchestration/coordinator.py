@@ -8,7 +8,6 @@ by failures. Finalization reads the execution context once and moves the task to
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -19,15 +18,15 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 
+from tasker.db.prepared import Prepared
 from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError, TemplateNotFoundError
-from tasker.models import Task, WorkflowStep
+from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
 from tasker.models.base import utcnow
-from tasker.models.queries import find_task
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
 from tasker.orchestration.steps import Attempt, Outcome, StepExecutor, StepOutcome
-from tasker.state.machine import Transition, TransitionWriter, apply_transition, status_update
+from tasker.state.machine import Move, Transition, TransitionWriter, apply_transition, status_update
 from tasker.state.states import (
     CANCELLED,
     COMPLETE,
@@ -66,6 +65,20 @@ _RELEASE_CLAIM = (
 _EXPIRED = (
     select(_STEPS.c.workflow_step_id).where(_STEPS.c.in_process.is_(True), _STEPS.c.lease_expires_at < NOW).limit(1)
 )
+_EXPIRED_OF_TASK = Prepared(_EXPIRED.where(_STEPS.c.task_id == bindparam("b_task")))
+_NAMED_TASKS = cast(Table, NamedTask.__table__)
+_NAMESPACES = cast(Table, TaskNamespace.__table__)
+#: A task with the identity of its template: what a pass loads.
+_LOAD_TASK = Prepared(
+    select(
+        _TASKS.c.task_id, _TASKS.c.status, _TASKS.c.context, _TASKS.c.created_at, _TASKS.c.started_at,
+        _TASKS.c.run_at, _TASKS.c.trace_context, _NAMED_TASKS.c.name, _NAMED_TASKS.c.version,
+        _NAMESPACES.c.name.label("namespace"),
+    )
+    .join(_NAMED_TASKS, _NAMED_TASKS.c.named_task_id == _TASKS.c.named_task_id)
+    .join(_NAMESPACES, _NAMESPACES.c.task_namespace_id == _NAMED_TASKS.c.task_namespace_id)
+    .where(_TASKS.c.task_id == bindparam("b_id"))
+)  # fmt: skip
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
 
 
@@ -95,26 +108,31 @@ class Coordinator:
 
     # -- loading -----------------------------------------------------------------------------------
 
-    def load_task(self, task_id: int) -> TaskInfo:
-        """The task row with its template; TaskNotFoundError when missing."""
-        with self.rt.db.read() as session:
-            found = find_task(session, task_id)
-        if found is None:
+    def load_task(self, task_id: int, pinned: Connection | None = None) -> TaskInfo:
+        """The task row with its template; TaskNotFoundError when missing.
+
+        On ``pinned`` (the pass's connection, outside a transaction) when given.
+        """
+        if pinned is not None:
+            rows = _LOAD_TASK.rows(pinned, {"b_id": task_id})
+        else:
+            with self.rt.db.read_connection() as connection:
+                rows = _LOAD_TASK.rows(connection, {"b_id": task_id})
+        if not rows:
             raise TaskNotFoundError(task_id)
-        task, name, version, namespace = found
-        template = self.rt.templates.get(namespace, name, version)
+        row = rows[0]
         return TaskInfo(
-            task_id=task.task_id,
-            name=name,
-            namespace=namespace,
-            version=version,
-            status=task.status,
-            context=task.context,
-            created_at=task.created_at,
-            started_at=task.started_at,
-            run_at=task.run_at,
-            trace_context=task.trace_context,
-            template=template,
+            task_id=row.task_id,
+            name=row.name,
+            namespace=row.namespace,
+            version=row.version,
+            status=row.status,
+            context=row.context,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            run_at=row.run_at,
+            trace_context=row.trace_context,
+            template=self.rt.templates.get(row.namespace, row.name, row.version),
         )
 
     def _context(self, task_id: int) -> ExecutionContext:
@@ -131,19 +149,20 @@ class Coordinator:
         renewed for as long as the pass runs; whatever escapes the pass (an interruption, a database
         error) releases it at once, so another runner can take the task without waiting for its lease.
         """
-        task = self.load_task(task_id)
-        if task.status in TERMINAL_TASK_STATES:
-            return task.status
-        leases = self.steps.leases
-        leases.hold_task(task_id)
-        try:
-            with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
-                return self._pass(task, should_stop)
-        except BaseException:
-            self._release_claim(task_id)
-            raise
-        finally:
-            leases.release_task(task_id)
+        with self.rt.db.pinned() as pinned:  # one pooled connection for the whole pass
+            task = self.load_task(task_id, pinned)
+            if task.status in TERMINAL_TASK_STATES:
+                return task.status
+            leases = self.steps.leases
+            leases.hold_task(task_id)
+            try:
+                with task_log_context(task.task_id, task.trace_context, self.rt.config.telemetry.propagation):
+                    return self._pass(task, pinned, should_stop)
+            except BaseException:
+                self._release_claim(task_id)
+                raise
+            finally:
+                leases.release_task(task_id)
 
     def _release_claim(self, task_id: int) -> None:
         """Make an unfinished task claimable again now (best effort: the lease expires anyway)."""
@@ -153,21 +172,22 @@ class Coordinator:
         except StoreError:
             logger.debug("could not release the claim on task %s", task_id, exc_info=True)
 
-    def _pass(self, task: TaskInfo, should_stop: Callable[[], bool] | None) -> str:
-        self.recover_expired_claims(task)
+    def _pass(self, task: TaskInfo, pinned: Connection, should_stop: Callable[[], bool] | None) -> str:
+        if _EXPIRED_OF_TASK.rows(pinned, {"b_task": task.task_id, "b_now": utcnow()}):
+            self.recover_expired_claims(task)
         if task.status == ERROR:
             return task.status
         view = TaskView(
             task_id=task.task_id, name=task.name, namespace=task.namespace, version=task.version,
             status=IN_PROGRESS, context=task.context, created_at=task.created_at,
         )  # fmt: skip
-        ended = self._iterate(task, view, should_stop)
+        ended = self._iterate(task, view, pinned, should_stop)
         if ended is None:  # another runner finished the task before this pass could start it
             return task.status
         return self.finalize(task, *ended)
 
     def _iterate(
-        self, task: TaskInfo, view: TaskView, should_stop: Callable[[], bool] | None
+        self, task: TaskInfo, view: TaskView, pinned: Connection, should_stop: Callable[[], bool] | None
     ) -> tuple[int, _Completion | None] | None:
         """The pass's iterations; how many steps were attempted (or reserved for other workers), and the task's
         completion when the last turn wrote it.
@@ -191,9 +211,7 @@ class Coordinator:
         starting = True
         if task.status == PENDING:
             self._before(task, PENDING, IN_PROGRESS)
-        pinned = contextlib.ExitStack()
         try:
-            pass_connection = pinned.enter_context(self.rt.db.pinned())  # one pooled connection for every turn
             while True:
                 outcomes = [steps.outcome(task, attempt) for attempt in finished]
                 interrupt = interrupt or next((a.error for a in finished if a.interrupted), None)
@@ -204,7 +222,7 @@ class Coordinator:
                 reserved: list[tuple[int, str]] | None = None
                 start: tuple[Transition, datetime] | None = None
                 completion: _Completion | None = None
-                with self.rt.db.connection(pass_connection) as connection:  # the one transaction of this turn
+                with self.rt.db.connection(pinned) as connection:  # the one transaction of this turn
                     writer = TransitionWriter(connection)
                     if starting and task.status == PENDING:
                         start = self._write_start(connection, task)
@@ -213,7 +231,7 @@ class Coordinator:
                     if over and live and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
                         ready = find_ready_steps(connection, task.task_id)
                         if not ready and not running:
-                            completion = self._write_completion(connection, task)
+                            completion = self._write_completion(writer, task)
                         queue = deque(ready)
                         if self.rt.dispatch is not None and len(ready) > 1:
                             reserved, queue = steps.reserve(connection, ready), deque()
@@ -259,11 +277,8 @@ class Coordinator:
         except BaseException:
             for attempt in finished:  # outcomes not recorded: their claims lapse with their leases
                 steps.leases.release(attempt.claim.token)
-            pinned.close()
             self._abandon(task, running)
             raise
-        finally:
-            pinned.close()
 
     @staticmethod
     def _take(queue: deque[Any], slots: int, outcomes: list[Outcome]) -> list[Any]:
@@ -441,13 +456,16 @@ class Coordinator:
             return None
         return apply_transition(connection, "task", task.task_id, current, to_state, meta, values, now=now)
 
-    def _write_completion(self, connection: Connection, task: TaskInfo) -> _Completion | None:
-        """Complete the task in the caller's transaction if every step is complete; None otherwise."""
-        ctx = execution_context(connection, task.task_id)
+    def _write_completion(self, writer: TransitionWriter, task: TaskInfo) -> _Completion | None:
+        """Complete the task in the writer's transaction if every step is complete; None otherwise."""
+        ctx = execution_context(writer.connection, task.task_id)
         if ctx.execution_status != "all_complete":
             return None
-        now = utcnow()
-        written = self._move_in(connection, task, COMPLETE, {}, _completed_values(now))
+        now = writer.now
+        values = _completed_values(now)
+        (written,) = writer.apply("task", [Move(task.task_id, IN_PROGRESS, COMPLETE, {}, values)])
+        if written is None:  # not in progress: from whatever state it is in
+            written = self._move_in(writer.connection, task, COMPLETE, {}, values)
         return _Completion(ctx, written, now) if written is not None else None
 
     def _complete(self, task: TaskInfo, ctx: ExecutionContext) -> str | None:
