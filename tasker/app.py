@@ -266,12 +266,12 @@ class Tasker:
                 check_json(step.inputs, f"steps.{step.name}.inputs")
         for attempt in (1, 2):
             try:
-                with self.db.transaction() as session:
-                    ids = self._catalog.cached(template) or CatalogCache.ensure(session, template)
+                with self.db.connection() as connection:
+                    ids = self._catalog.cached(template) or CatalogCache.ensure(connection, template)
                     task_id, step_ids = insert_task(
-                        session, template, request, ids, identity, trace_context, requested_at, view
+                        connection, template, request, ids, identity, trace_context, requested_at, view
                     )
-                    bypassed = {t.entity_id for t in bypass_steps(session, step_ids, request.bypass_steps)}
+                    bypassed = {t.entity_id for t in bypass_steps(connection, step_ids, request.bypass_steps)}
                 break
             except StoreError as exc:
                 cause = exc.__cause__

@@ -14,8 +14,9 @@ so statement counters see them.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection
@@ -36,6 +37,23 @@ class _Compiled:
     types: tuple[Any, ...]
     #: Result processors, from the column types and the driver's type codes of the first result.
     results: tuple[Callable[[Any], Any] | None, ...] | None = None
+
+
+def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering its last timestamp: a transaction binds the same ``now`` many times."""
+    last: list[tuple[Any, Any]] = [(None, None)]
+
+    def bind(value: Any) -> Any:
+        if type(value) is datetime:
+            seen, out = last[0]  # one tuple, replaced whole: consistent across threads
+            if seen is not None and seen == value and seen.tzinfo is value.tzinfo:
+                return out
+            out = process(value)
+            last[0] = (value, out)
+            return out
+        return process(value)
+
+    return bind
 
 
 class Row(tuple[Any, ...]):
@@ -66,7 +84,7 @@ class Prepared:
             names = tuple(c.positiontup) if c.positiontup is not None else None
             columns = tuple(col[0] for col in c._result_columns)
             types = tuple(col[3] for col in c._result_columns)
-            binds = tuple((name, bind) for name, bind in c._bind_processors.items() if callable(bind))
+            binds = tuple((name, _memoized(bind)) for name, bind in c._bind_processors.items() if callable(bind))
             defaults = {
                 key: value for key, value in (c.construct_params(_check=False) or {}).items() if value is not None
             }
@@ -83,54 +101,48 @@ class Prepared:
             return values
         return tuple(values[name] for name in compiled.names)
 
-    def _cursor(self, connection: Connection, compiled: _Compiled, parameters: Any, many: bool) -> Any:
-        fairy = connection.connection
-        cursor = fairy.cursor()
-        if connection.dispatch.before_cursor_execute:
+    def _run(self, connection: Connection, params: Any, many: bool, fetch: bool) -> tuple[int, list[Any]]:
+        """Execute on a fresh cursor; (rowcount, fetched rows). Driver errors are raised as SQLAlchemy raises
+        them (``DBAPIError`` subclasses, the connection invalidated on a disconnect)."""
+        compiled = self._compile(connection.dialect)
+        parameters = [self._bind(compiled, p) for p in params] if many else self._bind(compiled, params)
+        cursor = connection.connection.cursor()
+        try:
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, cursor, compiled.sql, parameters, None, many)
-        return cursor
-
-    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
-        """Run the statement once; the number of rows it changed."""
-        compiled = self._compile(connection.dialect)
-        parameters = self._bind(compiled, params)
-        cursor = self._cursor(connection, compiled, parameters, False)
-        try:
-            cursor.execute(compiled.sql, parameters)
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
-
-    def executemany(self, connection: Connection, params: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per parameter set, in one driver call."""
-        if not params:
-            return
-        compiled = self._compile(connection.dialect)
-        parameters = [self._bind(compiled, p) for p in params]
-        cursor = self._cursor(connection, compiled, parameters, True)
-        try:
-            cursor.executemany(compiled.sql, parameters)
-        finally:
-            cursor.close()
-
-    def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
-        """Run a query; its rows (attribute access by column name), values processed like SQLAlchemy's."""
-        compiled = self._compile(connection.dialect)
-        parameters = self._bind(compiled, params)
-        cursor = self._cursor(connection, compiled, parameters, False)
-        try:
-            cursor.execute(compiled.sql, parameters)
-            fetched: Iterable[Sequence[Any]] = cursor.fetchall()
-            processors = compiled.results
-            if processors is None:
-                processors = compiled.results = tuple(
+            if many:
+                cursor.executemany(compiled.sql, parameters)
+            else:
+                cursor.execute(compiled.sql, parameters)
+            if not fetch:
+                return int(cursor.rowcount), []
+            fetched = cursor.fetchall()
+            if compiled.results is None:
+                compiled.results = tuple(
                     type_._cached_result_processor(connection.dialect, description[1])
                     for type_, description in zip(compiled.types, cursor.description, strict=True)
                 )
+            return int(cursor.rowcount), list(fetched)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            connection._handle_dbapi_exception(exc, compiled.sql, parameters, cursor, None)
         finally:
             cursor.close()
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """Run the statement once; the number of rows it changed."""
+        return self._run(connection, params, many=False, fetch=False)[0]
+
+    def executemany(self, connection: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set, in one driver call."""
+        if params:
+            self._run(connection, params, many=True, fetch=False)
+
+    def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Run a query; its rows (attribute access by column name), values processed like SQLAlchemy's."""
+        _count, fetched = self._run(connection, params, many=False, fetch=True)
+        compiled = self._compile(connection.dialect)
         row_type = self._row_type(compiled.columns)
+        processors = compiled.results or ()
         if not any(processors):
             return [row_type(row) for row in fetched]
         return [

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 import jsonschema
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Connection, Insert, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from tasker.config import EngineConfig
+from tasker.db.prepared import Prepared
 from tasker.encoding import check_json, json_size
 from tasker.errors import ConfigurationError, StoreError, ValidationError
 from tasker.models import (
@@ -38,6 +38,7 @@ from tasker.views import TaskView
 
 #: Core tables for the bulk inserts of a task's steps and edges (executemany, no ORM bulk bookkeeping).
 _STEPS, _EDGES = cast(Table, WorkflowStep.__table__), cast(Table, WorkflowStepEdge.__table__)
+_TASKS = cast(Table, Task.__table__)
 
 
 class IdentityStrategy(Protocol):
@@ -143,8 +144,8 @@ class CatalogIds:
     named_step_ids: dict[str, int]
 
 
-def _insert_ignore(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
+def _insert_ignore(session: Connection, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    dialect = session.dialect.name
     if dialect == "postgresql":
         session.execute(postgresql.insert(model).on_conflict_do_nothing(), list(rows))
     elif dialect == "sqlite":
@@ -175,7 +176,7 @@ class CatalogCache:
             self._ids.clear()
 
     @staticmethod
-    def ensure(session: Session, template: TaskTemplate) -> CatalogIds:
+    def ensure(session: Connection, template: TaskTemplate) -> CatalogIds:
         """Find or create every catalog row the template needs (safe under concurrent creators)."""
         _insert_ignore(session, TaskNamespace, [{"name": template.namespace_name}])
         namespace_id = session.scalar(
@@ -253,8 +254,29 @@ class CatalogCache:
         return CatalogIds(named_task_id, step_ids)
 
 
+_TASK_COLUMNS = (
+    "named_task_id", "status", "complete", "requested_at", "initiator", "source_system", "reason", "bypass_steps",
+    "tags", "context", "identity_hash", "trace_context", "run_at", "created_at", "updated_at",
+)  # fmt: skip
+_STEP_COLUMNS = (
+    "task_id", "named_step_id", "name", "status", "retryable", "retry_limit", "in_process", "processed", "attempts",
+    "inputs", "results", "skippable", "unsatisfied_parents", "created_at", "updated_at",
+)  # fmt: skip
+_EDGE_COLUMNS = ("from_step_id", "to_step_id", "name", "created_at", "updated_at")
+
+
+def _insert(table: Table, columns: Sequence[str]) -> Insert:
+    return insert(table).values({column: bindparam(f"p_{column}") for column in columns})
+
+
+_INSERT_TASK = Prepared(_insert(_TASKS, _TASK_COLUMNS).returning(_TASKS.c.task_id))
+_INSERT_STEP = Prepared(_insert(_STEPS, _STEP_COLUMNS))
+_INSERT_EDGE = Prepared(_insert(_EDGES, _EDGE_COLUMNS))
+_STEP_IDS = Prepared(select(_STEPS.c.workflow_step_id, _STEPS.c.name).where(_STEPS.c.task_id == bindparam("b_task")))
+
+
 def insert_task(
-    session: Session,
+    connection: Connection,
     template: TaskTemplate,
     request: TaskRequest,
     ids: CatalogIds,
@@ -271,63 +293,44 @@ def insert_task(
     now = utcnow()
     context = draft.context if draft is not None else request.context
     drafted = {s.name: s for s in draft.steps} if draft is not None else {}
-    task_id = session.execute(
-        insert(Task)
-        .values(
-            named_task_id=ids.named_task_id,
-            status="pending",
-            complete=False,
-            requested_at=requested_at,
-            initiator=request.initiator,
-            source_system=request.source_system,
-            reason=request.reason,
-            bypass_steps=request.bypass_steps,
-            tags=request.tags,
-            context=context,
-            identity_hash=identity_hash,
-            trace_context=trace_context,
-            run_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(Task.task_id)
-    ).scalar_one()
+    task = {
+        "named_task_id": ids.named_task_id, "status": "pending", "complete": False, "requested_at": requested_at,
+        "initiator": request.initiator, "source_system": request.source_system, "reason": request.reason,
+        "bypass_steps": request.bypass_steps, "tags": request.tags, "context": context,
+        "identity_hash": identity_hash, "trace_context": trace_context, "run_at": now, "created_at": now,
+        "updated_at": now,
+    }  # fmt: skip
+    ((task_id,),) = _INSERT_TASK.rows(connection, {f"p_{key}": value for key, value in task.items()})
     rows = [
         {
-            "task_id": task_id,
-            "named_step_id": ids.named_step_ids[s.name],
-            "name": s.name,
-            "status": "pending",
-            "retryable": drafted[s.name].retryable if drafted else s.default_retryable,
-            "retry_limit": drafted[s.name].retry_limit if drafted else s.default_retry_limit,
-            "in_process": False,
-            "processed": False,
-            "attempts": 0,
-            "inputs": drafted[s.name].inputs if drafted else {},  # the context is stored once, on the task
-            "results": {},
-            "skippable": s.skippable,
-            "unsatisfied_parents": len(s.all_dependencies()),
-            "created_at": now,
-            "updated_at": now,
+            "p_task_id": task_id,
+            "p_named_step_id": ids.named_step_ids[s.name],
+            "p_name": s.name,
+            "p_status": "pending",
+            "p_retryable": drafted[s.name].retryable if drafted else s.default_retryable,
+            "p_retry_limit": drafted[s.name].retry_limit if drafted else s.default_retry_limit,
+            "p_in_process": False,
+            "p_processed": False,
+            "p_attempts": 0,
+            "p_inputs": drafted[s.name].inputs if drafted else {},  # the context is stored once, on the task
+            "p_results": {},
+            "p_skippable": s.skippable,
+            "p_unsatisfied_parents": len(s.all_dependencies()),
+            "p_created_at": now,
+            "p_updated_at": now,
         }
         for s in template.step_templates
     ]
     # one executemany (RETURNING with parameter order would insert row by row on SQLite), then the ids by name
-    session.execute(insert(_STEPS), rows)
-    step_ids = {
-        name: step_id
-        for step_id, name in session.execute(
-            select(WorkflowStep.workflow_step_id, WorkflowStep.name).where(WorkflowStep.task_id == task_id)
-        )
-    }
+    _INSERT_STEP.executemany(connection, rows)
+    step_ids = {row.name: row.workflow_step_id for row in _STEP_IDS.rows(connection, {"b_task": task_id})}
     edges = [
-        {"from_step_id": step_ids[parent], "to_step_id": step_ids[s.name], "name": "provides",
-         "created_at": now, "updated_at": now}
+        {"p_from_step_id": step_ids[parent], "p_to_step_id": step_ids[s.name], "p_name": "provides",
+         "p_created_at": now, "p_updated_at": now}
         for s in template.step_templates
         for parent in s.all_dependencies()
     ]  # fmt: skip
-    if edges:
-        session.execute(insert(_EDGES), edges)
+    _INSERT_EDGE.executemany(connection, edges)
     return task_id, step_ids
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from tasker.errors import TaskNotRetryableError, ValidationError
@@ -53,7 +53,7 @@ def check_bypass(template: TaskTemplate, names: list[str]) -> None:
         )
 
 
-def bypass_steps(session: Session, step_ids: dict[str, int], names: list[str]) -> list[Transition]:
+def bypass_steps(session: Session | Connection, step_ids: dict[str, int], names: list[str]) -> list[Transition]:
     """Resolve the named (new, pending) steps with reason ``bypassed``, in the creating transaction.
 
     Their dependents' unsatisfied-parent counts drop as for any completed parent, so they proceed.
