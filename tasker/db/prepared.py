@@ -28,9 +28,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 @dataclass
 class _Compiled:
     sql: str
-    #: Parameter names in positional order (qmark/format styles), or None for named styles.
-    names: tuple[str, ...] | None
-    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    #: (name, type processor) of each parameter, in positional order for qmark/format styles.
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    #: Whether the driver takes a tuple (qmark/format styles) rather than a dict (named styles).
+    positional: bool
     #: Values of the statement's literal bind parameters (``.values(flag=False)``, ``count - 1``).
     defaults: dict[str, Any]
     columns: tuple[str, ...]
@@ -81,25 +82,26 @@ class Prepared:
         compiled = self._compiled.get(dialect)
         if compiled is None:
             c = cast(SQLCompiler, self.statement.compile(dialect=dialect))
-            names = tuple(c.positiontup) if c.positiontup is not None else None
             columns = tuple(col[0] for col in c._result_columns)
             types = tuple(col[3] for col in c._result_columns)
-            binds = tuple((name, _memoized(bind)) for name, bind in c._bind_processors.items() if callable(bind))
-            defaults = {
-                key: value for key, value in (c.construct_params(_check=False) or {}).items() if value is not None
-            }
-            compiled = self._compiled[dialect] = _Compiled(c.string, names, binds, defaults, columns, types)
+            processors = {name: _memoized(bind) for name, bind in c._bind_processors.items() if callable(bind)}
+            literal = c.construct_params(_check=False) or {}
+            defaults = {key: value for key, value in literal.items() if value is not None}
+            names = c.positiontup if c.positiontup is not None else list(literal)
+            binds = tuple((name, processors.get(name)) for name in names)
+            positional = c.positiontup is not None
+            compiled = _Compiled(c.string, binds, positional, defaults, columns, types)
+            self._compiled[dialect] = compiled
         return compiled
 
     @staticmethod
     def _bind(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-        values = {**compiled.defaults, **params}
-        for name, process in compiled.binds:
-            if name in values:
-                values[name] = process(values[name])
-        if compiled.names is None:
-            return values
-        return tuple(values[name] for name in compiled.names)
+        if compiled.defaults:
+            params = {**compiled.defaults, **params}
+        values = (
+            (name, params[name] if process is None else process(params[name])) for name, process in compiled.binds
+        )
+        return tuple(value for _name, value in values) if compiled.positional else dict(values)
 
     def _run(self, connection: Connection, params: Any, many: bool, fetch: bool) -> tuple[int, list[Any]]:
         """Execute on a fresh cursor; (rowcount, fetched rows). Driver errors are raised as SQLAlchemy raises
