@@ -16,7 +16,6 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection
@@ -38,23 +37,6 @@ class _Compiled:
     types: tuple[Any, ...]
     #: Result processors, from the column types and the driver's type codes of the first result.
     results: tuple[Callable[[Any], Any] | None, ...] | None = None
-
-
-def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``process`` remembering its last timestamp: a transaction binds the same ``now`` many times."""
-    last: list[tuple[Any, Any]] = [(None, None)]
-
-    def bind(value: Any) -> Any:
-        if type(value) is datetime:
-            seen, out = last[0]  # one tuple, replaced whole: consistent across threads
-            if seen is not None and seen == value and seen.tzinfo is value.tzinfo:
-                return out
-            out = process(value)
-            last[0] = (value, out)
-            return out
-        return process(value)
-
-    return bind
 
 
 class Row(tuple[Any, ...]):
@@ -84,7 +66,7 @@ class Prepared:
             c = cast(SQLCompiler, self.statement.compile(dialect=dialect))
             columns = tuple(col[0] for col in c._result_columns)
             types = tuple(col[3] for col in c._result_columns)
-            processors = {name: _memoized(bind) for name, bind in c._bind_processors.items() if callable(bind)}
+            processors = {name: bind for name, bind in c._bind_processors.items() if callable(bind)}
             literal = c.construct_params(_check=False) or {}
             defaults = {key: value for key, value in literal.items() if value is not None}
             names = c.positiontup if c.positiontup is not None else list(literal)
