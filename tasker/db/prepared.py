@@ -13,6 +13,7 @@ so statement counters see them.
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,8 +28,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 @dataclass
 class _Compiled:
     sql: str
-    #: (name, type processor) of each parameter, in positional order for qmark/format styles.
-    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    #: Parameter names, in positional order for qmark/format styles.
+    names: tuple[str, ...]
+    #: The parameters' values out of the caller's mapping, in ``names`` order, as a tuple (in C).
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    #: (index in ``names``, type processor) of the parameters that have one.
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
     #: Whether the driver takes a tuple (qmark/format styles) rather than a dict (named styles).
     positional: bool
     #: Values of the statement's literal bind parameters (``.values(flag=False)``, ``count - 1``).
@@ -37,6 +42,13 @@ class _Compiled:
     types: tuple[Any, ...]
     #: Result processors, from the column types and the driver's type codes of the first result.
     results: tuple[Callable[[Any], Any] | None, ...] | None = None
+
+
+def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda params: (params[name],)
+    return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], operator.itemgetter(*names)) if names else lambda _: ()
 
 
 class Row(tuple[Any, ...]):
@@ -59,8 +71,12 @@ class Prepared:
         self.statement = statement
         self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
         self._row_types: dict[tuple[str, ...], type[Row]] = {}
+        self._last: tuple[Dialect, _Compiled] | None = None  # the one dialect of a process, almost always
 
     def _compile(self, dialect: Dialect) -> _Compiled:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
         compiled = self._compiled.get(dialect)
         if compiled is None:
             c = cast(SQLCompiler, self.statement.compile(dialect=dialect))
@@ -69,28 +85,31 @@ class Prepared:
             processors = {name: bind for name, bind in c._bind_processors.items() if callable(bind)}
             literal = c.construct_params(_check=False) or {}
             defaults = {key: value for key, value in literal.items() if value is not None}
-            names = c.positiontup if c.positiontup is not None else list(literal)
-            binds = tuple((name, processors.get(name)) for name in names)
+            names = tuple(c.positiontup if c.positiontup is not None else literal)
+            processed = tuple((i, processors[name]) for i, name in enumerate(names) if name in processors)
             positional = c.positiontup is not None
-            compiled = _Compiled(c.string, binds, positional, defaults, columns, types)
+            compiled = _Compiled(c.string, names, _getter(names), processed, positional, defaults, columns, types)
             self._compiled[dialect] = compiled
+        self._last = (dialect, compiled)
         return compiled
 
     @staticmethod
     def _bind(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         if compiled.defaults:
             params = {**compiled.defaults, **params}
-        values = (
-            (name, params[name] if process is None else process(params[name])) for name, process in compiled.binds
-        )
-        return tuple(value for _name, value in values) if compiled.positional else dict(values)
+        values: Sequence[Any] = compiled.values(params)
+        if compiled.processed:
+            values = list(values)
+            for i, process in compiled.processed:
+                values[i] = process(values[i])
+        return tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
 
     def _run(self, connection: Connection, params: Any, many: bool, fetch: bool) -> tuple[int, list[Any]]:
         """Execute on a fresh cursor; (rowcount, fetched rows). Driver errors are raised as SQLAlchemy raises
         them (``DBAPIError`` subclasses, the connection invalidated on a disconnect)."""
         compiled = self._compile(connection.dialect)
         parameters = [self._bind(compiled, p) for p in params] if many else self._bind(compiled, params)
-        cursor = connection.connection.cursor()
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, cursor, compiled.sql, parameters, None, many)

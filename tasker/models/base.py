@@ -56,12 +56,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        texts: dict[datetime, str] = {}  # a transaction binds the same few instants many times
+
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not UTC:
-                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = texts.get(value)
+            if text is None:
+                utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+                text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+                if len(texts) >= 64:
+                    texts.clear()
+                texts[value] = text
+            return text
 
         return process
 

@@ -86,27 +86,34 @@ class StatusUpdate:
         self.guards = guards
         entity, _log, pk, _fk = _TABLES[kind]
         self._base = update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"), *guards)
-        self._prepared: dict[frozenset[str], Prepared] = {}
+        self._prepared: dict[tuple[str, ...], tuple[Prepared, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def where(self, *guards: ColumnElement[bool]) -> StatusUpdate:
         """This update with more conditions."""
         return StatusUpdate(self.kind, (*self.guards, *guards))
 
-    def _for(self, keys: frozenset[str]) -> Prepared:
-        prepared = self._prepared.get(keys)
-        if prepared is None:
+    def _for(self, keys: tuple[str, ...]) -> tuple[Prepared, tuple[str, ...]]:
+        """The statement setting ``status``, ``updated_at`` and ``keys``, and its parameter names in that order."""
+        found = self._prepared.get(keys)
+        if found is None:
+            columns = ("status", "updated_at", *keys)
+            if len(set(columns)) != len(columns):
+                raise ValueError(f"a transition's values set status or updated_at, or a column twice: {keys}")
+            names = tuple(f"v_{column}" for column in columns)
+            statement = self._base.values(
+                {column: bindparam(name) for column, name in zip(columns, names, strict=True)}
+            )
             with self._lock:
-                statement = self._base.values({key: bindparam(f"v_{key}") for key in sorted(keys)})
-                prepared = self._prepared.setdefault(keys, Prepared(statement))
-        return prepared
+                found = self._prepared.setdefault(keys, (Prepared(statement), names))
+        return found
 
     def run(self, connection: Connection, move: Move, now: datetime) -> bool:
         """Apply the move's entity update; whether the entity was still in ``from_state`` (and the guards held)."""
-        values = {"status": move.to_state, "updated_at": now, **move.values}
-        params = {f"v_{key}": value for key, value in values.items()}
+        prepared, names = self._for(tuple(move.values))
+        params = dict(zip(names, (move.to_state, now, *move.values.values()), strict=True))
         params.update(move.params, b_id=move.entity_id, b_from=move.from_state)
-        return self._for(frozenset(values)).execute(connection, params) == 1
+        return prepared.execute(connection, params) == 1
 
 
 def status_update(kind: Kind) -> StatusUpdate:
