@@ -140,9 +140,17 @@ class Database:
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[Connection]:
-        """One pooled connection kept for a series of :meth:`connection` transactions (an orchestration pass)."""
-        with untraced(), _store_errors(), self.engine.connect() as connection:
+        """One pooled connection kept for a series of :meth:`connection` transactions (an orchestration pass).
+
+        Only the checkout and the return are untraced: what runs in between (a handler) is traced as usual.
+        """
+        with untraced(), _store_errors():
+            connection = self.engine.connect()
+        try:
             yield connection
+        finally:
+            with untraced(), _store_errors():
+                connection.close()
 
     @contextlib.contextmanager
     def read_connection(self) -> Iterator[Connection]:

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 
+from tasker.db import untraced
 from tasker.db.prepared import Prepared
 from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError, TemplateNotFoundError
 from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
@@ -114,7 +115,8 @@ class Coordinator:
         On ``pinned`` (the pass's connection, outside a transaction) when given.
         """
         if pinned is not None:
-            rows = _LOAD_TASK.rows(pinned, {"b_id": task_id})
+            with untraced():
+                rows = _LOAD_TASK.rows(pinned, {"b_id": task_id})
         else:
             with self.rt.db.read_connection() as connection:
                 rows = _LOAD_TASK.rows(connection, {"b_id": task_id})
@@ -173,7 +175,9 @@ class Coordinator:
             logger.debug("could not release the claim on task %s", task_id, exc_info=True)
 
     def _pass(self, task: TaskInfo, pinned: Connection, should_stop: Callable[[], bool] | None) -> str:
-        if _EXPIRED_OF_TASK.rows(pinned, {"b_task": task.task_id, "b_now": utcnow()}):
+        with untraced():
+            expired = _EXPIRED_OF_TASK.rows(pinned, {"b_task": task.task_id, "b_now": utcnow()})
+        if expired:
             self.recover_expired_claims(task)
         if task.status == ERROR:
             return task.status
