@@ -61,6 +61,40 @@ def _store_errors() -> Iterator[None]:
         raise StoreError(f"database error: {exc.orig}") from exc
 
 
+def _driver_begin(connection: Connection) -> None:
+    """Begin a transaction on the connection's driver connection, for statements run there (``Prepared``).
+
+    SQLAlchemy's transaction bookkeeping is skipped (the transaction is the driver's alone); ``begin`` listeners
+    still run: on SQLite one emits ``BEGIN IMMEDIATE``, and statement counters count the transaction.
+    """
+    try:
+        for listener in connection.dispatch.begin:
+            listener(connection)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        connection._handle_dbapi_exception(exc, None, None, None, None)
+
+
+def _driver_end(connection: Connection, commit: bool) -> None:
+    """Commit (or roll back) the driver's transaction begun by :func:`_driver_begin`; ``commit`` listeners run."""
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    error = connection.dialect.loaded_dbapi.Error
+    if not commit:
+        try:
+            driver.rollback()
+        except error:  # the error being raised already says what went wrong
+            logger.debug("rollback failed", exc_info=True)
+        return
+    try:
+        driver.commit()
+    except error as exc:
+        with contextlib.suppress(error):
+            driver.rollback()
+        connection._handle_dbapi_exception(exc, None, None, None, None)
+    for listener in connection.dispatch.commit:
+        listener(connection)
+
+
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -135,8 +169,14 @@ class Database:
             with untraced(), self._writing(), _store_errors(), self.engine.begin() as connection:
                 yield connection
         else:
-            with untraced(), self._writing(), _store_errors(), pinned.begin():
-                yield pinned
+            with untraced(), self._writing(), _store_errors():
+                _driver_begin(pinned)
+                try:
+                    yield pinned
+                except BaseException:
+                    _driver_end(pinned, commit=False)
+                    raise
+                _driver_end(pinned, commit=True)
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[Connection]:

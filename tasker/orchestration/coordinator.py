@@ -67,6 +67,7 @@ _EXPIRED = (
     select(_STEPS.c.workflow_step_id).where(_STEPS.c.in_process.is_(True), _STEPS.c.lease_expires_at < NOW).limit(1)
 )
 _EXPIRED_OF_TASK = Prepared(_EXPIRED.where(_STEPS.c.task_id == bindparam("b_task")))
+_TASK_STATE = Prepared(select(_TASKS.c.status, _TASKS.c.started_at).where(_TASKS.c.task_id == bindparam("b_id")))
 _NAMED_TASKS = cast(Table, NamedTask.__table__)
 _NAMESPACES = cast(Table, TaskNamespace.__table__)
 #: A task with the identity of its template: what a pass loads.
@@ -382,7 +383,7 @@ class Coordinator:
             connection, "task", task.task_id, PENDING, IN_PROGRESS, {"initialization_completed": True}, values, now=now
         )
         if written is None:  # another runner started (or finished) it
-            row = connection.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
+            (row,) = _TASK_STATE.rows(connection, {"b_id": task.task_id})
             task.status, task.started_at = row.status, row.started_at
             return None
         return written, now
@@ -397,8 +398,8 @@ class Coordinator:
         self._publish_task(task, written, "started", None, task_context=task.context)
 
     def _refresh(self, task: TaskInfo) -> str:
-        with self.rt.db.read_connection() as session:
-            row = session.execute(select(Task.status, Task.started_at).where(Task.task_id == task.task_id)).one()
+        with self.rt.db.read_connection() as connection:
+            (row,) = _TASK_STATE.rows(connection, {"b_id": task.task_id})
         task.status, task.started_at = row.status, row.started_at
         return task.status
 
@@ -451,7 +452,8 @@ class Coordinator:
     ) -> Transition | None:
         """:meth:`_move` in the caller's transaction."""
         now = utcnow()
-        current = connection.scalar(select(Task.status).where(Task.task_id == task.task_id))
+        found = _TASK_STATE.rows(connection, {"b_id": task.task_id})
+        current = found[0].status if found else None
         if current == PENDING and to_state == COMPLETE:
             if apply_transition(connection, "task", task.task_id, PENDING, IN_PROGRESS, {}, now=now) is None:
                 return None

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 
+from tasker.db.prepared import Prepared
 from tasker.encoding import check_json, safe_text
 from tasker.errors import EncodingError, PermanentError, RetryableError, StepError, StepTimeoutError
 from tasker.handlers.aio import EventLoop
@@ -57,11 +58,14 @@ _CLAIM_DISPATCHED = status_update("step").where(
     WorkflowStep.in_process.is_(True), WorkflowStep.claimed_by == bindparam("b_token")
 )
 _STEPS = cast(Table, WorkflowStep.__table__)
-_MARK_DISPATCHED = (
+_MARK_DISPATCHED = Prepared(
     update(_STEPS)
     .where(_STEPS.c.workflow_step_id == bindparam("b_id"), *ready_conditions(NOW))
-    .values(in_process=True, claimed_by=bindparam("b_token"), lease_expires_at=bindparam("b_lease"))
-)
+    .values(
+        in_process=True, claimed_by=bindparam("b_token"), lease_expires_at=bindparam("b_lease"),
+        updated_at=bindparam("b_now"),
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -256,7 +260,7 @@ class StepExecutor:
         for row in rows:
             token = f"dispatch/{secrets.token_hex(6)}"
             params = {"b_id": row.workflow_step_id, "b_now": now, "b_token": token, "b_lease": lease}
-            if connection.execute(_MARK_DISPATCHED, params).rowcount == 1:
+            if _MARK_DISPATCHED.execute(connection, params) == 1:
                 marked.append((row.workflow_step_id, token))
         return marked
 
