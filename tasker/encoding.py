@@ -51,9 +51,13 @@ def check_json(value: Any, path: str) -> None:
             raise EncodingError(f"{where}: {type(item).__name__} is not JSON-serializable", path=where)
 
 
+#: One encoder for every call (``json.dumps`` with an option builds a new one each time).
+_ENCODER = json.JSONEncoder(allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """JSON text of ``value``; the serializer of every database engine (NaN and Infinity refused)."""
-    return json.dumps(value, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def json_size(value: Any) -> int:

@@ -40,7 +40,7 @@ class TemplateRegistry:
         self._lock = threading.Lock()
         self.resolver = HandlerResolver(handler_aliases)
         self._on_resolved = on_resolved
-        self._resolved: dict[tuple[TemplateKey, str], type[StepHandler]] = {}
+        self._resolved: dict[tuple[TemplateKey, str], tuple[StepTemplate, type[StepHandler]]] = {}
 
     def _forget_resolved(self, key: TemplateKey) -> None:
         for resolved in [k for k in self._resolved if k[0] == key]:
@@ -48,17 +48,19 @@ class TemplateRegistry:
 
     def step_handler(self, template: TaskTemplate, step: StepTemplate) -> type[StepHandler]:
         """The handler class of ``step``; ``TemplateError`` naming template, step and candidates if unresolvable."""
-        if not step.is_ruby_handler:
-            return step.handler
         key = (template.key, step.name)
-        resolved = self._resolved.get(key)
-        if resolved is None:
+        found = self._resolved.get(key)
+        if found is not None and found[0] is step:  # cached for this very step (not one a replacement dropped)
+            return found[1]
+        if not step.is_ruby_handler:
+            resolved = step.handler
+        else:
             resolved = self.resolver.resolve(
                 step.handler_class, StepHandler, "handler_class", source=template.full_name, step=step.name
             )
             if self._on_resolved is not None:
                 self._on_resolved(step, resolved)
-            self._resolved[key] = resolved
+        self._resolved[key] = (step, resolved)
         return resolved
 
     def task_handler(self, template: TaskTemplate) -> type[TaskHandler] | None:
