@@ -13,6 +13,7 @@ so statement counters see them.
 
 from __future__ import annotations
 
+import collections
 import operator
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -51,26 +52,13 @@ def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ..
     return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], operator.itemgetter(*names)) if names else lambda _: ()
 
 
-class Row(tuple[Any, ...]):
-    """A result row with attribute access by column name (what the hot path reads of a step row)."""
-
-    __slots__ = ()
-    _index: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[self._index[name]]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 class Prepared:
     """A Core statement, compiled once per dialect, executed on the caller's transaction's DBAPI cursor."""
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
-        self._row_types: dict[tuple[str, ...], type[Row]] = {}
+        self._row_types: dict[tuple[str, ...], Any] = {}
         self._last: tuple[Dialect, _Compiled] | None = None  # the one dialect of a process, almost always
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -144,21 +132,18 @@ class Prepared:
         """Run a query; its rows (attribute access by column name), values processed like SQLAlchemy's."""
         _count, fetched = self._run(connection, params, many=False, fetch=True)
         compiled = self._compile(connection.dialect)
-        row_type = self._row_type(compiled.columns)
+        make = self._row_type(compiled.columns)._make
         processors = compiled.results or ()
         if not any(processors):
-            return [row_type(row) for row in fetched]
+            return [make(row) for row in fetched]
         return [
-            row_type(
-                value if process is None else process(value) for value, process in zip(row, processors, strict=True)
-            )
+            make(value if process is None else process(value) for value, process in zip(row, processors, strict=True))
             for row in fetched
         ]
 
-    def _row_type(self, columns: tuple[str, ...]) -> type[Row]:
+    def _row_type(self, columns: tuple[str, ...]) -> Any:
+        """A named tuple of the columns (a repeated or invalid name is renamed ``_<index>``)."""
         row_type = self._row_types.get(columns)
         if row_type is None:
-            row_type = self._row_types[columns] = type(
-                "Row", (Row,), {"__slots__": (), "_index": {c: i for i, c in enumerate(columns)}}
-            )
+            row_type = self._row_types[columns] = collections.namedtuple("Row", columns, rename=True)
         return row_type
