@@ -1,6 +1,6 @@
 """Tracing overhead per step, and the 1000-step diamond (root -> 998 parallel no-op steps -> merge) off and on.
 
-**Per step** (µs, best of 5, one SDK provider with a BatchSpanProcessor into an in-memory exporter for every row):
+**Per step** (µs of the calling thread's CPU, best of 7 interleaved rounds, one SDK provider with a BatchSpanProcessor into an in-memory exporter for every row):
 a bare ``tracer.start_span(name).end()``; a bare span made the way the step span is (parent, kind, the same
 attributes, start time, current while the handler runs, status); the TelemetrySubscriber handling a step's
 events (``step.before_handle``, ``step.completed``: prebuilt events, handlers called directly); and the event
@@ -45,7 +45,8 @@ from tasker.telemetry import TelemetrySubscriber
 from tasker.telemetry.propagation import execution_span_context, new_task_trace_context
 
 LIMIT = 1.5
-STEPS_PER_ROUND = 20_000
+STEPS_PER_ROUND = 10_000
+ROUNDS = 7
 
 
 # -- per step -------------------------------------------------------------------------------------------------
@@ -98,24 +99,35 @@ def transition(step_id: int, from_state: str, to_state: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def per_step_us(provider: TracerProvider, exporter: InMemorySpanExporter, fn: Callable[[], None]) -> float:
-    """Best-of-5 µs per call of ``fn`` (one step), spans flushed and dropped between rounds."""
-    best = float("inf")
-    for _ in range(5):
-        provider.force_flush()
-        exporter.clear()
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(STEPS_PER_ROUND):
-            fn()
-        best = min(best, time.perf_counter() - start)
+def per_step_us(
+    provider: TracerProvider, exporter: InMemorySpanExporter, cases: dict[str, Callable[[], None]]
+) -> dict[str, float]:
+    """Best-of-``ROUNDS`` µs of this thread's CPU per call of each case (one step), the cases interleaved.
+
+    CPU time of the calling thread only: the BatchSpanProcessor's export thread and other processes on a busy
+    machine stay out of the figure, as they stay out of the engine's step path; rounds alternate between the
+    cases so that drift hits them alike. Spans are flushed and dropped between rounds.
+    """
+    best = dict.fromkeys(cases, float("inf"))
+    gc.collect()
+    gc.freeze()  # the prebuilt events are not the cases' garbage: keep full collections from walking them
+    for _ in range(ROUNDS):
+        for what, fn in cases.items():
+            provider.force_flush()
+            exporter.clear()
+            gc.collect()
+            start = time.thread_time()
+            for _ in range(STEPS_PER_ROUND):
+                fn()
+            best[what] = min(best[what], time.thread_time() - start)
     provider.force_flush()
     exporter.clear()
-    return best / STEPS_PER_ROUND * 1e6
+    gc.unfreeze()
+    return {what: seconds / STEPS_PER_ROUND * 1e6 for what, seconds in best.items()}
 
 
-def per_step() -> list[tuple[str, float]]:
-    """(what, µs per step) rows, every one on the same provider and BatchSpanProcessor."""
+def per_step() -> dict[str, float]:
+    """µs per step by case, every one on the same provider and BatchSpanProcessor."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=2 * STEPS_PER_ROUND))
@@ -151,7 +163,7 @@ def per_step() -> list[tuple[str, float]]:
     subscriber = TelemetrySubscriber(tracer_provider=provider)
     prebuilt = [
         (Event("step.before_handle", events.before_handle(i)), Event("step.completed", events.completed(i)))
-        for i in range(1, 5 * STEPS_PER_ROUND + 1)
+        for i in range(1, ROUNDS * STEPS_PER_ROUND + 1)
     ]
     handled = iter(prebuilt)
 
@@ -160,20 +172,22 @@ def per_step() -> list[tuple[str, float]]:
         subscriber.handle_step_before_handle(before)
         subscriber.handle_step_completed(completed)
 
-    rows = [
-        ("bare SDK span: start_span(name).end()", per_step_us(provider, exporter, bare)),
-        ("bare SDK span made as the step span is", per_step_us(provider, exporter, bare_step)),
-        ("TelemetrySubscriber handlers, one step", per_step_us(provider, exporter, handlers)),
-    ]
     quiet, noop, traced = EventBus(), EventBus(), EventBus()
     for name in ("step.before_handle", "step.completed"):
         noop.subscribe(name, lambda event: None)
     TelemetrySubscriber(tracer_provider=provider).subscribe(traced)
-    rows += [
-        ("bus: a step's 5 emits, no subscriber", per_step_us(provider, exporter, lambda: events.emit_all(quiet))),
-        ("bus: a step's 5 emits, no-op subscriber", per_step_us(provider, exporter, lambda: events.emit_all(noop))),
-        ("bus: a step's 5 emits, TelemetrySubscriber", per_step_us(provider, exporter, lambda: events.emit_all(traced))),
-    ]  # fmt: skip
+    rows = per_step_us(
+        provider,
+        exporter,
+        {
+            "bare SDK span: start_span(name).end()": bare,
+            "bare SDK span made as the step span is": bare_step,
+            "TelemetrySubscriber handlers, one step": handlers,
+            "bus: a step's 5 emits, no subscriber": lambda: events.emit_all(quiet),
+            "bus: a step's 5 emits, no-op subscriber": lambda: events.emit_all(noop),
+            "bus: a step's 5 emits, TelemetrySubscriber": lambda: events.emit_all(traced),
+        },
+    )
     provider.shutdown()
     return rows
 
@@ -213,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-engine", action="store_true", help="per-step figures only")
     args = parser.parse_args(argv)
-    rows = dict(per_step())
+    rows = per_step()
     print(f"{'per step attempt (successful)':<44} {'µs':>7}")
     for what, us in rows.items():
         print(f"{what:<44} {us:>7.2f}")
