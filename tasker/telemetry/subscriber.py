@@ -25,6 +25,7 @@ the stored remote parent contexts and share the trace id, but the enqueue and ta
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -84,7 +85,7 @@ class _OpenStep:
     span: trace.Span | None  # None for an unsampled task: only a context was made current
     current: trace.Span  # the span made current around process()
     token: object | None  # the attach token, None once detached
-    thread: int
+    probe: contextvars.Token[bool] | None  # set with the attach, in the same context (see _detach)
     end_ns: int | None = None  # set when the attempt failed and the span waits for its backoff event
 
 
@@ -101,6 +102,8 @@ class _TaskTrace:
 _CACHE_LIMIT = 1024
 _MISSING: Any = object()
 _EMPTY = otel_context.Context()
+# Set in the context where a step span is attached (see TelemetrySubscriber._detach).
+_ATTACHED: contextvars.ContextVar[bool] = contextvars.ContextVar("tasker_step_span_attached", default=False)
 
 
 def _recorded_end(event: Mapping[str, Any], span: trace.Span) -> int | None:
@@ -380,13 +383,14 @@ class TelemetrySubscriber(BaseSubscriber):
         if span is not None and retry is not None:
             span.add_event("tasker.step.retry", self._clean(retry[1]))
         current = span if span is not None else task_trace.parent
-        entry = _OpenStep(int(data.get("task_id") or 0), span, current, None, threading.get_ident())
+        entry = _OpenStep(int(data.get("task_id") or 0), span, current, None, None)
         with self._lock:
             stale = self._steps.pop((step_id, attempt), None)
             self._steps[(step_id, attempt)] = entry
         if stale is not None:
             self._abandon(stale)
         entry.token = otel_context.attach(trace.set_span_in_context(current))
+        entry.probe = _ATTACHED.set(True)
 
     def _pop_step(self, event: Mapping[str, Any]) -> _OpenStep | None:
         step_id, attempt = event.get("step_id"), event.get("attempt_number")
@@ -395,10 +399,18 @@ class TelemetrySubscriber(BaseSubscriber):
             return self._steps.pop((step_id, attempt), None)  # type: ignore[arg-type]
 
     def _detach(self, entry: _OpenStep) -> None:
-        # Only the thread that attached can detach (its context): other threads' copies die with them.
-        token, entry.token = entry.token, None
-        if token is not None and entry.thread == threading.get_ident():
-            otel_context.detach(token)  # type: ignore[arg-type]
+        # Only the context that attached can detach: the outcome may come in a copy of it (the engine publishes
+        # in a copy of the attempt's context) or in another thread, whose contexts die with them. A context
+        # variable's token tells, by failing to reset anywhere else, without OpenTelemetry logging an error.
+        token, probe = entry.token, entry.probe
+        entry.token = entry.probe = None
+        if token is None or probe is None:
+            return
+        try:
+            _ATTACHED.reset(probe)
+        except ValueError:
+            return
+        otel_context.detach(token)  # type: ignore[arg-type]
 
     def _start_step_span(
         self, tracer: trace.Tracer, event: Mapping[str, Any], task_trace: _TaskTrace, attempt: int

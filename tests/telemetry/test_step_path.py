@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import logging
 from typing import Any
 
+import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
 from tasker.events import Event
@@ -105,4 +109,30 @@ def test_values_that_are_no_attribute_type_become_scrubbed_text() -> None:
     subscriber.handle_step_failed(Event("step.failed", {**failed.payload, "attempt_number": 1}))
     (span,) = exporter.get_finished_spans()
     assert (span.attributes or {})["tasker.step.error_code"] == "code 7 token=[FILTERED]"
+    provider.shutdown()
+
+
+def test_an_outcome_published_in_a_copy_of_the_attempts_context_ends_the_span_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider, exporter = new_provider()
+    subscriber = TelemetrySubscriber(tracer_provider=provider)
+    tc = trace_context("2" * 16)
+    attempt = contextvars.copy_context()  # as the engine runs a lone step on its own thread
+    attempt.run(subscriber.handle_step_before_handle, event("step.before_handle", tc, 1, 10))
+    assert attempt.run(lambda: trace.get_current_span().is_recording())
+    completed = Event("step.completed", {**event("step.completed", tc, 1, 10).payload, "attempt_number": 1})
+    attempt.copy().run(subscriber.handle_step_completed, completed)  # the outcome is published in a copy
+    assert len(exporter.get_finished_spans()) == 1
+    assert subscriber.open_span_count() == 0
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    provider.shutdown()
+
+
+def test_an_outcome_in_the_attempts_own_context_detaches_its_span() -> None:
+    provider, exporter = new_provider()
+    subscriber = TelemetrySubscriber(tracer_provider=provider)
+    run_step(subscriber, trace_context("2" * 16), 1, 10)
+    assert not trace.get_current_span().get_span_context().is_valid
+    assert len(exporter.get_finished_spans()) == 1
     provider.shutdown()
