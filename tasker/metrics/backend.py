@@ -3,7 +3,9 @@
 Each backend owns a ``prometheus_client.CollectorRegistry`` (never the global ``REGISTRY``), so several apps
 in one process do not interfere. The engine calls the recording methods (``task_created``, ``step_executed``,
 ...) where things happen; anything else can use the generic ``counter``/``gauge``/``histogram`` get-or-create
-API.
+API. The engine's metrics are compact series (:mod:`tasker.metrics.series`: a step name costs a few hundred
+bytes, not kilobytes of child objects) except in multiprocess mode, where prometheus_client's own classes write
+the shared files; metrics created through the generic API are prometheus_client metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from prometheus_client.registry import Collector
 from tasker.config import JOB_BUCKETS, MetricsConfig
 from tasker.errors import MetricsError
 from tasker.metrics import export, multiprocess
+from tasker.metrics.series import CompactCounter, CompactHistogram
 
 if TYPE_CHECKING:
     from tasker.metrics.catalog import MetricKind, MultiprocessMode
@@ -107,26 +110,65 @@ class _NoopInstrument:
 _NOOP = _NoopInstrument()
 
 
-@dataclass(slots=True)
-class _Family:
-    """A created metric, its fixed label names and its children cached by label values."""
+class _CounterSeries(Protocol):
+    """How the recording methods reach a counter's series by label values."""
 
-    kind: MetricKind
-    labelnames: tuple[str, ...]
-    metric: MetricWrapperBase
-    buckets: tuple[float, ...] | None
-    labelset: frozenset[str] = field(init=False)
-    children: dict[tuple[str, ...], Any] = field(init=False, default_factory=dict)
+    def inc(self, values: tuple[str, ...], amount: float = 1.0) -> None:
+        """Add ``amount`` to the series."""
 
-    def __post_init__(self) -> None:
-        self.labelset = frozenset(self.labelnames)
+    def ensure(self, values: tuple[str, ...]) -> None:
+        """Make the series exist (at 0 when new)."""
+
+
+class _HistogramSeries(Protocol):
+    """How the recording methods reach a histogram's series by label values."""
+
+    def observe(self, values: tuple[str, ...], amount: float) -> None:
+        """Record one observation in the series."""
+
+
+class _ClientSeries:
+    """A prometheus_client metric and its children cached by label values."""
+
+    __slots__ = ("children", "metric")
+
+    def __init__(self, metric: MetricWrapperBase) -> None:
+        self.metric = metric
+        self.children: dict[tuple[str, ...], Any] = {}
 
     def child(self, values: tuple[str, ...]) -> Any:
+        """The child for these label values (the metric itself when it has no labels)."""
         child = self.children.get(values)
         if child is None:
             # labels() is itself a locked get-or-create, so two racing threads store the same object.
             child = self.children[values] = self.metric.labels(*values) if values else self.metric
         return child
+
+    def inc(self, values: tuple[str, ...], amount: float = 1.0) -> None:
+        """Increment the child."""
+        self.child(values).inc(amount)
+
+    def observe(self, values: tuple[str, ...], amount: float) -> None:
+        """Observe ``amount`` in the child."""
+        self.child(values).observe(amount)
+
+    def ensure(self, values: tuple[str, ...]) -> None:
+        """Create the child."""
+        self.child(values)
+
+
+@dataclass(slots=True)
+class _Family:
+    """A created metric: its kind, fixed label names, buckets, and where its series are."""
+
+    kind: MetricKind
+    labelnames: tuple[str, ...]
+    series: _ClientSeries | CompactCounter | CompactHistogram
+    buckets: tuple[float, ...] | None
+    labelset: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labelset = frozenset(self.labelnames)
 
 
 def _validate_name(kind: MetricKind, name: str) -> None:
@@ -164,8 +206,12 @@ class MetricsBackend:
         self._buckets = _normalize_buckets(buckets)
         self._registry = registry if registry is not None else CollectorRegistry()
         self._families: dict[str, _Family] = {}
+        self._counters: dict[str, _CounterSeries] = {}
+        self._histograms: dict[str, _HistogramSeries] = {}
+        self._executed: set[tuple[str, ...]] = set()  # step_executed label values seen: their zero series exist
         self._collectors: list[Collector] = []
         self._lock = threading.Lock()
+        self._series_lock = threading.Lock()  # shared by the compact series of all engine metrics
         if not enabled:
             return
         if multiprocess.multiprocess_dir() and not multiprocess.values_are_multiprocess():
@@ -178,10 +224,17 @@ class MetricsBackend:
         # ``python -m tasker.metrics.catalog`` would find it already imported and warn.
         from tasker.metrics.catalog import ENGINE_METRICS
 
+        compact = not multiprocess.values_are_multiprocess()
         for spec in ENGINE_METRICS.values():
             if spec.source == "process":
                 self._create(
-                    spec.kind, spec.name, spec.labels, self._buckets, spec.help, spec.multiprocess_mode or "all"
+                    spec.kind,
+                    spec.name,
+                    spec.labels,
+                    self._buckets,
+                    spec.help,
+                    spec.multiprocess_mode or "all",
+                    compact=compact and bool(spec.labels),
                 )
 
     @classmethod
@@ -235,7 +288,7 @@ class MetricsBackend:
             raise MetricsError(f"metric {name!r} has label names {sorted(family.labelnames)}, got {sorted(labels)}")
         if buckets is not None and _normalize_buckets(buckets) != family.buckets:
             raise MetricsError(f"histogram {name!r} has buckets {list(family.buckets or ())}, got {list(buckets)}")
-        return family.child(tuple(labels[label] for label in family.labelnames))
+        return family.series.child(tuple(labels[label] for label in family.labelnames))
 
     def _create(
         self,
@@ -245,37 +298,54 @@ class MetricsBackend:
         buckets: tuple[float, ...],
         documentation: str,
         multiprocess_mode: MultiprocessMode = "all",
+        *,
+        compact: bool = False,
     ) -> _Family:
-        """Create and register a metric; call with the lock held (or from ``__init__``)."""
+        """Create and register a metric (``compact``: a labelled counter or histogram as compact series).
+
+        Call with the lock held (or from ``__init__``).
+        """
         for label in labelnames:
             if not _LABEL_NAME.match(label) or label.startswith("__"):
                 raise MetricsError(f"metric {name!r}: invalid label name {label!r}")
-        metric: MetricWrapperBase
+        series: _ClientSeries | CompactCounter | CompactHistogram
         try:
             if kind == "counter":
-                metric = Counter(name, documentation, labelnames, registry=self._registry)
-            elif kind == "gauge":
-                metric = Gauge(
-                    name,
-                    documentation,
-                    labelnames,
-                    registry=self._registry,
-                    multiprocess_mode=multiprocess_mode,
+                counter = (
+                    CompactCounter(name, documentation, labelnames, self._series_lock)
+                    if compact
+                    else _ClientSeries(Counter(name, documentation, labelnames, registry=None))
                 )
+                self._register(counter)
+                series = self._counters[name] = counter
+            elif kind == "histogram":
+                histogram = (
+                    CompactHistogram(name, documentation, labelnames, buckets, self._series_lock)
+                    if compact
+                    else _ClientSeries(Histogram(name, documentation, labelnames, registry=None, buckets=buckets))
+                )
+                self._register(histogram)
+                series = self._histograms[name] = histogram
             else:
-                metric = Histogram(name, documentation, labelnames, registry=self._registry, buckets=buckets)
+                gauge = Gauge(name, documentation, labelnames, registry=None, multiprocess_mode=multiprocess_mode)
+                series = _ClientSeries(gauge)
+                self._register(series)
         except ValueError as exc:
             raise MetricsError(f"cannot create {kind} {name!r}: {exc}") from exc
-        family = _Family(kind, labelnames, metric, buckets if kind == "histogram" else None)
+        family = _Family(kind, labelnames, series, buckets if kind == "histogram" else None)
         self._families[name] = family
         return family
+
+    def _register(self, series: _ClientSeries | CompactCounter | CompactHistogram) -> None:
+        """Add a new metric's collector to the registry (a ``ValueError`` when its names are taken)."""
+        self._registry.register(series.metric if isinstance(series, _ClientSeries) else series)
 
     # -- engine recording methods (no-ops when disabled) ------------------------------------------------
 
     def task_created(self, namespace: str, task: str, version: str) -> None:
         """Count a created task."""
         if self._enabled:
-            self._families[_TASKS_CREATED].child((namespace, task, version)).inc()
+            self._counters[_TASKS_CREATED].inc((namespace, task, version))
 
     def task_started(self, namespace: str, task: str, version: str, queue_wait: float | None) -> None:
         """A worker picked the task up; ``queue_wait`` (s since due) if known.
@@ -285,10 +355,10 @@ class MetricsBackend:
         """
         if self._enabled:
             values = (namespace, task, version)
-            self._families[_TASKS_CREATED].child(values)
+            self._counters[_TASKS_CREATED].ensure(values)
             if queue_wait is not None:
                 # Clock skew between hosts can make the wait negative.
-                self._families[_TASK_QUEUE_WAIT].child(values).observe(max(queue_wait, 0.0))
+                self._histograms[_TASK_QUEUE_WAIT].observe(values, max(queue_wait, 0.0))
 
     def task_finished(
         self,
@@ -303,9 +373,9 @@ class MetricsBackend:
             return
         if status not in TASK_FINISHED_STATUSES:
             raise MetricsError(f"task_finished: status {status!r} is not one of {sorted(TASK_FINISHED_STATUSES)}")
-        values = (namespace, task, version)
-        self._families[_TASKS_FINISHED].child((*values, status)).inc()
-        self._families[_TASK_DURATION].child((*values, status)).observe(max(duration, 0.0))
+        values = (namespace, task, version, status)
+        self._counters[_TASKS_FINISHED].inc(values)
+        self._histograms[_TASK_DURATION].observe(values, max(duration, 0.0))
 
     def step_executed(self, namespace: str, task: str, version: str, step: str, status: str, duration: float) -> None:
         """One step attempt ended with ``status`` (complete or error) after ``duration`` seconds."""
@@ -313,42 +383,47 @@ class MetricsBackend:
             return
         if status not in STEP_EXECUTED_STATUSES:
             raise MetricsError(f"step_executed: status {status!r} is not one of {sorted(STEP_EXECUTED_STATUSES)}")
+        counters = self._counters
         values = (namespace, task, version, step, status)
-        self._families[_STEP_EXECUTIONS].child(values).inc()
-        self._families[_STEP_DURATION].child(values).observe(max(duration, 0.0))
-        for family in (_STEP_TIMEOUTS, _STEP_RETRIES, _STEP_RETRIES_EXHAUSTED):
-            self._families[family].child(values[:4])  # the series exists (at 0) in every process that runs the step
-        self._families[_TASKS_CREATED].child(values[:3])  # and so does the template's (see task_started)
+        counters[_STEP_EXECUTIONS].inc(values)
+        self._histograms[_STEP_DURATION].observe(values, 0.0 if duration < 0.0 else duration)
+        if values not in self._executed:
+            step_values = values[:4]  # these series exist (at 0) in every process that runs the step
+            counters[_STEP_TIMEOUTS].ensure(step_values)
+            counters[_STEP_RETRIES].ensure(step_values)
+            counters[_STEP_RETRIES_EXHAUSTED].ensure(step_values)
+            counters[_TASKS_CREATED].ensure(values[:3])  # and so does the template's (see task_started)
+            self._executed.add(values)
 
     def step_retried(self, namespace: str, task: str, version: str, step: str) -> None:
         """A failed step was scheduled for another attempt."""
         if self._enabled:
-            self._families[_STEP_RETRIES].child((namespace, task, version, step)).inc()
+            self._counters[_STEP_RETRIES].inc((namespace, task, version, step))
 
     def step_retries_exhausted(self, namespace: str, task: str, version: str, step: str) -> None:
         """A failed step has no attempts left."""
         if self._enabled:
-            self._families[_STEP_RETRIES_EXHAUSTED].child((namespace, task, version, step)).inc()
+            self._counters[_STEP_RETRIES_EXHAUSTED].inc((namespace, task, version, step))
 
     def step_timed_out(self, namespace: str, task: str, version: str, step: str) -> None:
         """A step attempt timed out: it ran past its timeout, or its lease expired (its worker died or hung)."""
         if self._enabled:
-            self._families[_STEP_TIMEOUTS].child((namespace, task, version, step)).inc()
+            self._counters[_STEP_TIMEOUTS].inc((namespace, task, version, step))
 
     def subscriber_slow(self, subscriber: str, event: str) -> None:
         """A synchronous subscriber took longer than the slow threshold."""
         if self._enabled:
-            self._families[_SUBSCRIBER_SLOW].child((subscriber, event)).inc()
+            self._counters[_SUBSCRIBER_SLOW].inc((subscriber, event))
 
     def event_dropped(self, subscriber: str, event: str) -> None:
         """A background subscriber's queue was full: the event was dropped for it."""
         if self._enabled:
-            self._families[_EVENTS_DROPPED].child((subscriber, event)).inc()
+            self._counters[_EVENTS_DROPPED].inc((subscriber, event))
 
     def subscriber_error(self, subscriber: str, event: str) -> None:
         """An event subscriber raised while handling ``event``."""
         if self._enabled:
-            self._families[_SUBSCRIBER_ERRORS].child((subscriber, event)).inc()
+            self._counters[_SUBSCRIBER_ERRORS].inc((subscriber, event))
 
     # -- rendering --------------------------------------------------------------------------------------
 

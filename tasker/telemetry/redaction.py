@@ -1,8 +1,8 @@
 """Span attributes through the app's :class:`~tasker.events.Masker`: keys masked, free text scrubbed.
 
 Event payloads reach the telemetry subscriber already masked, but attributes are assembled from them (and
-from exception messages and backtraces): :class:`AttributeRedactor` passes every attribute through the same
-Masker once more and converts values to OpenTelemetry attribute types.
+from exception messages and backtraces): :class:`AttributeRedactor` passes the attributes through the same
+Masker once more and converts values to OpenTelemetry attribute types (what is not one becomes scrubbed text).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from typing import Any
 from tasker.events import Masker
 
 AttributeValue = str | bool | int | float | list[str] | list[int] | list[float] | list[bool]
+
+# Values of these exact types go to the SDK as the Masker left them.
+_PLAIN = frozenset({str, bool, int, float})
 
 
 class AttributeRedactor:
@@ -33,15 +36,18 @@ class AttributeRedactor:
         return self._masker.scrub(text)
 
     def attributes(self, attributes: Mapping[str, Any]) -> dict[str, AttributeValue]:
-        """Masked, scrubbed attributes; None values dropped, other non-OTel values as text."""
+        """Masked, scrubbed attributes (one Masker pass); None values dropped, other non-OTel values as text."""
         masked = self._masker.mask(attributes)
-        return {key: self.value(value) for key, value in masked.items() if value is not None}
+        return {
+            key: value if type(value) in _PLAIN else self._otel(value)
+            for key, value in masked.items()
+            if value is not None
+        }
 
-    def value(self, value: Any) -> AttributeValue:
-        """One attribute value: redacted; numbers and bools kept, sequences of str kept, rest as text."""
-        value = self._masker.redact(value)
+    def _otel(self, value: Any) -> AttributeValue:
+        """A masked value as an OTel type: numbers and bools kept, sequences of str as lists, rest as scrubbed text."""
         if isinstance(value, (str, bool, int, float)):
             return value
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
-        return str(value)
+        return self._masker.scrub(str(value))

@@ -24,6 +24,8 @@ the stored remote parent contexts and share the trace id, but the enqueue and ta
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -31,7 +33,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from opentelemetry import context as otel_context
@@ -71,6 +73,8 @@ def scope_version() -> str:
 Propagation = Literal["parent", "link"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_OK = Status(StatusCode.OK)
 
 
 @dataclass(slots=True)
@@ -81,8 +85,25 @@ class _OpenStep:
     span: trace.Span | None  # None for an unsampled task: only a context was made current
     current: trace.Span  # the span made current around process()
     token: object | None  # the attach token, None once detached
-    thread: int
+    probe: contextvars.Token[bool] | None  # set with the attach, in the same context (see _detach)
     end_ns: int | None = None  # set when the attempt failed and the span waits for its backoff event
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskTrace:
+    """What a task's stored trace context gives its step spans, derived once per task and cached."""
+
+    sampled: bool
+    parent: trace.NonRecordingSpan  # the task span, a remote parent valid in any process
+    context: otel_context.Context  # a context holding only ``parent``
+
+
+#: Derived values cached per subscriber (task traces, task attributes) before the cache is emptied.
+_CACHE_LIMIT = 1024
+_MISSING: Any = object()
+_EMPTY = otel_context.Context()
+# Set in the context where a step span is attached (see TelemetrySubscriber._detach).
+_ATTACHED: contextvars.ContextVar[bool] = contextvars.ContextVar("tasker_step_span_attached", default=False)
 
 
 def _recorded_end(event: Mapping[str, Any], span: trace.Span) -> int | None:
@@ -108,8 +129,7 @@ def _ns(value: Any) -> int | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return (moment - _EPOCH) // _MICROSECOND * 1_000
 
 
 def _valid_trace_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -170,6 +190,9 @@ class TelemetrySubscriber(BaseSubscriber):
         self._lock = threading.Lock()
         self._steps: dict[tuple[int, int], _OpenStep] = {}
         self._retries: dict[int, tuple[int, dict[str, Any]]] = {}
+        # Step events of one task repeat its trace context and its attributes: derive and clean them once.
+        self._task_traces: dict[tuple[Any, ...], _TaskTrace | None] = {}
+        self._task_attributes_cache: dict[tuple[Any, ...], dict[str, AttributeValue]] = {}
         self._warned_ids = False
         install_log_correlation()
         _live.add(self)
@@ -256,16 +279,40 @@ class TelemetrySubscriber(BaseSubscriber):
             "messaging.message.id": str(task_id),
         }
 
-    def _step_attributes(self, event: Mapping[str, Any], attempt: int) -> dict[str, Any]:
-        return {
-            **self._task_attributes(event, "process", "process"),
+    def _step_attributes(self, event: Mapping[str, Any], attempt: int) -> dict[str, AttributeValue]:
+        """The step span's attributes, cleaned; the task's part is cleaned once per task."""
+        key = (event.get("task_id"), event.get("namespace"), event.get("task_name"), event.get("version"))
+        cache = self._task_attributes_cache
+        task = _cached(cache, key)
+        if task is _MISSING:
+            task = self._clean(self._task_attributes(event, "process", "process"))
+            _store(cache, key, task)
+        step = {
             "tasker.step.id": event.get("step_id"),
             "tasker.step.name": event.get("step_name"),
             "tasker.step.attempt": attempt,
             "tasker.step.retry_limit": event.get("retry_limit"),
         }
+        return {**task, **self._clean(step)}
 
     # -- contexts --------------------------------------------------------------------------------------------
+
+    def _task_trace(self, event: Mapping[str, Any]) -> _TaskTrace | None:
+        """The task's trace as its step spans need it, or None when the event has no well-formed context."""
+        tc = event.get("trace_context")
+        if not isinstance(tc, Mapping):
+            return None
+        key = (tc.get("trace_id"), tc.get("task_span_id"), tc.get("enqueue_span_id"), tc.get("sampled"))
+        cache = self._task_traces
+        task_trace: _TaskTrace | None = _cached(cache, key)
+        if task_trace is not _MISSING:
+            return task_trace
+        task_trace = None
+        if _valid_trace_context(event) is not None:
+            parent = trace.NonRecordingSpan(self._task_span_context(tc))
+            task_trace = _TaskTrace(bool(tc.get("sampled")), parent, trace.set_span_in_context(parent, _EMPTY))
+        _store(cache, key, task_trace)
+        return task_trace
 
     def _task_span_context(self, tc: Mapping[str, Any]) -> SpanContext:
         """The task span's context, the parent of step spans (as a remote context, valid in any process)."""
@@ -323,26 +370,27 @@ class TelemetrySubscriber(BaseSubscriber):
 
     def handle_step_before_handle(self, event: Event) -> None:
         """Start the attempt's span under the task span and make it current for ``process()``."""
-        step_id = event.get("step_id")
+        data = event.payload  # a read-only view whose lookups are plain dict lookups
+        step_id = data.get("step_id")
         with self._lock:
             retry = self._retries.pop(step_id, None) if isinstance(step_id, int) else None
-        tc = _valid_trace_context(event)
-        if tc is None or not isinstance(step_id, int):
+        task_trace = self._task_trace(data)
+        if task_trace is None or not isinstance(step_id, int):
             return
-        attempt = int(event.get("attempt_number") or 0) + 1
-        parent = trace.NonRecordingSpan(self._task_span_context(tc))
-        tracer = self.tracer() if tc.get("sampled") else None
-        span = self._start_step_span(tracer, event, parent, attempt) if tracer is not None else None
+        attempt = int(data.get("attempt_number") or 0) + 1
+        tracer = self.tracer() if task_trace.sampled else None
+        span = self._start_step_span(tracer, data, task_trace, attempt) if tracer is not None else None
         if span is not None and retry is not None:
             span.add_event("tasker.step.retry", self._clean(retry[1]))
-        current = span if span is not None else parent
-        entry = _OpenStep(int(event.get("task_id") or 0), span, current, None, threading.get_ident())
+        current = span if span is not None else task_trace.parent
+        entry = _OpenStep(int(data.get("task_id") or 0), span, current, None, None)
         with self._lock:
             stale = self._steps.pop((step_id, attempt), None)
             self._steps[(step_id, attempt)] = entry
         if stale is not None:
             self._abandon(stale)
         entry.token = otel_context.attach(trace.set_span_in_context(current))
+        entry.probe = _ATTACHED.set(True)
 
     def _pop_step(self, event: Mapping[str, Any]) -> _OpenStep | None:
         step_id, attempt = event.get("step_id"), event.get("attempt_number")
@@ -351,47 +399,55 @@ class TelemetrySubscriber(BaseSubscriber):
             return self._steps.pop((step_id, attempt), None)  # type: ignore[arg-type]
 
     def _detach(self, entry: _OpenStep) -> None:
-        # Only the thread that attached can detach (its context): other threads' copies die with them.
-        token, entry.token = entry.token, None
-        if token is not None and entry.thread == threading.get_ident():
-            otel_context.detach(token)  # type: ignore[arg-type]
+        # Only the context that attached can detach: the outcome may come in a copy of it (the engine publishes
+        # in a copy of the attempt's context) or in another thread, whose contexts die with them. A context
+        # variable's token tells, by failing to reset anywhere else, without OpenTelemetry logging an error.
+        token, probe = entry.token, entry.probe
+        entry.token = entry.probe = None
+        if token is None or probe is None:
+            return
+        try:
+            _ATTACHED.reset(probe)
+        except ValueError:
+            return
+        otel_context.detach(token)  # type: ignore[arg-type]
 
     def _start_step_span(
-        self, tracer: trace.Tracer, event: Mapping[str, Any], parent: trace.Span, attempt: int
+        self, tracer: trace.Tracer, event: Mapping[str, Any], task_trace: _TaskTrace, attempt: int
     ) -> trace.Span:
-        """A step span under ``parent`` (the task span), from the attempt's claim time (never in the future)."""
+        """A step span under the task span, from the attempt's claim time (never in the future)."""
         now = time.time_ns()
         start = _ns(event.get("started_at"))
         return tracer.start_span(
             STEP_SPAN,
-            context=trace.set_span_in_context(parent, otel_context.Context()),
+            context=task_trace.context,
             kind=SpanKind.INTERNAL,
-            attributes=self._clean(self._step_attributes(event, attempt)),
+            attributes=self._step_attributes(event, attempt),
             start_time=start if start is not None and start <= now else now,
         )
 
     def _retro_span(self, event: Mapping[str, Any]) -> trace.Span | None:
         """A span for an attempt whose start this subscriber did not see (e.g. a dead worker's, recovered)."""
-        tc = _valid_trace_context(event)
-        if tc is None or not tc.get("sampled") or not isinstance(event.get("step_id"), int):
+        task_trace = self._task_trace(event)
+        if task_trace is None or not task_trace.sampled or not isinstance(event.get("step_id"), int):
             return None
         tracer = self.tracer()
         if tracer is None:
             return None
-        parent = trace.NonRecordingSpan(self._task_span_context(tc))
-        return self._start_step_span(tracer, event, parent, int(event.get("attempt_number") or 1))
+        return self._start_step_span(tracer, event, task_trace, int(event.get("attempt_number") or 1))
 
     def handle_step_completed(self, event: Event) -> None:
         """End the attempt's span with status OK."""
-        entry = self._pop_step(event)
+        data = event.payload
+        entry = self._pop_step(data)
         if entry is not None:
             self._detach(entry)
             span = entry.span
         else:
-            span = self._retro_span(event)
+            span = self._retro_span(data)
         if span is not None:
-            span.set_status(Status(StatusCode.OK))
-            span.end(end_time=_recorded_end(event, span))
+            span.set_status(_OK)
+            span.end(end_time=_recorded_end(data, span))
 
     def handle_step_failed(self, event: Event) -> None:
         """Mark the attempt's span ERROR with the exception; it ends now, or after its backoff event."""
@@ -478,7 +534,7 @@ class TelemetrySubscriber(BaseSubscriber):
 
     def handle_task_completed(self, event: Event) -> None:
         """Emit the task span, status OK."""
-        self._emit_task_span(event, Status(StatusCode.OK))
+        self._emit_task_span(event, _OK)
 
     def handle_task_failed(self, event: Event) -> None:
         """Emit the task span, status ERROR."""
@@ -535,6 +591,22 @@ class TelemetrySubscriber(BaseSubscriber):
         span.set_status(status)
         span.end(end_time=end)
         self._check_ids(span, expected)
+
+
+def _cached(cache: Mapping[tuple[Any, ...], Any], key: tuple[Any, ...]) -> Any:
+    """``cache[key]``, or ``_MISSING`` when absent or when ``key`` holds unhashable values (never cached)."""
+    try:
+        return cache.get(key, _MISSING)
+    except TypeError:
+        return _MISSING
+
+
+def _store(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+    """Remember ``value`` under ``key`` (emptying a full cache first; unhashable keys are not remembered)."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    with contextlib.suppress(TypeError):
+        cache[key] = value
 
 
 _live: weakref.WeakSet[TelemetrySubscriber] = weakref.WeakSet()
