@@ -230,7 +230,7 @@ class Coordinator:
                 with self.rt.db.connection(pinned) as connection:  # the one transaction of this turn
                     writer = TransitionWriter(connection)
                     if starting and task.status == PENDING:
-                        start = self._write_start(connection, task)
+                        start = self._write_start(writer, task)
                     steps.write(writer, outcomes)
                     live = task.status not in TERMINAL_TASK_STATES
                     if over and live and interrupt is None and self._goes_on(iteration, outcomes, should_stop):
@@ -372,18 +372,21 @@ class Coordinator:
         self.rt.schedule(task.task_id, 0.0)  # a pass discovers what became ready and finalizes
         return outcome.status if outcome is not None else None
 
-    def _write_start(self, connection: Connection, task: TaskInfo) -> tuple[Transition, datetime] | None:
-        """Move the pending task to in_progress in the caller's transaction; None (the task re-read) on a race."""
-        now = utcnow()
+    def _write_start(self, writer: TransitionWriter, task: TaskInfo) -> tuple[Transition, datetime] | None:
+        """Move the pending task to in_progress in the writer's transaction; None (the task re-read) on a race.
+
+        At the writer's time, as the turn's claims: the task has started when its first steps do.
+        """
+        now = writer.now
         lease = now + timedelta(seconds=self.rt.config.execution.step_lease_seconds)
         values: dict[str, Any] = {"run_at": None, "claim_expires_at": lease}
         if task.started_at is None:
             values["started_at"] = now
-        written = apply_transition(
-            connection, "task", task.task_id, PENDING, IN_PROGRESS, {"initialization_completed": True}, values, now=now
+        (written,) = writer.apply(
+            "task", [Move(task.task_id, PENDING, IN_PROGRESS, {"initialization_completed": True}, values)]
         )
         if written is None:  # another runner started (or finished) it
-            (row,) = _TASK_STATE.rows(connection, {"b_id": task.task_id})
+            (row,) = _TASK_STATE.rows(writer.connection, {"b_id": task.task_id})
             task.status, task.started_at = row.status, row.started_at
             return None
         return written, now
