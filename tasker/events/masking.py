@@ -64,9 +64,13 @@ def _alternatives(patterns: tuple[str, ...]) -> str:
     return "|".join(re.escape(p).replace("_", "[_-]") for p in sorted(patterns, key=len, reverse=True))
 
 
-def _keys_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Finds any sensitive key in text: the cheap test before the pairs pattern runs."""
-    return re.compile(_alternatives(patterns), re.IGNORECASE) if patterns else None
+def _keys_pattern(patterns: tuple[str, ...], flags: int = re.IGNORECASE) -> re.Pattern[str] | None:
+    """Finds any sensitive key in text: the cheap test before the pairs pattern runs.
+
+    Without ``re.IGNORECASE`` it is for lower-cased ASCII text, where it finds exactly what the case-insensitive
+    pattern finds in the original, several times faster.
+    """
+    return re.compile(_alternatives(patterns), flags) if patterns else None
 
 
 def _pairs_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -107,8 +111,8 @@ class Masker:
     """
 
     __slots__ = (
-        "__weakref__", "_clean", "_extra", "_is_container", "_keys", "_pairs", "_patterns", "_scrubbed",
-        "_sensitive", "mask_value",
+        "__weakref__", "_clean", "_extra", "_is_container", "_keys", "_keys_lower", "_pairs", "_patterns",
+        "_scrubbed", "_sensitive", "mask_value",
     )  # fmt: skip
 
     def __init__(
@@ -119,6 +123,7 @@ class Masker:
         )
         self._extra = _compile_extra(patterns)
         self._keys = _keys_pattern(self._patterns)
+        self._keys_lower = _keys_pattern(self._patterns, 0)
         self._pairs = _pairs_pattern(self._patterns)
         # Texts already scrubbed (names, statuses, messages repeat): text -> result.
         self._scrubbed: dict[str, str] = {}
@@ -177,8 +182,10 @@ class Masker:
         mask = self.mask_value
         for pattern in self._extra:
             text = pattern.sub(self._replace_group, text)
-        if self._keys is not None and self._pairs is not None and self._keys.search(text) is not None:
-            text = self._pairs.sub(self._replace_pair, text)
+        if self._keys is not None and self._keys_lower is not None and self._pairs is not None:
+            keys = self._keys_lower.search(text.lower()) if text.isascii() else self._keys.search(text)
+            if keys is not None:
+                text = self._pairs.sub(self._replace_pair, text)
         if "://" in text:
             text = _URL_CREDENTIALS.sub(lambda m: m["head"] + mask, text)
         if "asic" in text or "earer" in text:

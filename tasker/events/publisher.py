@@ -292,10 +292,14 @@ class EventBus:
             return
         data = dict(payload) if payload is not None else {}
         # Inlined rather than shared with emit(): this is the engine's hot path.
-        if data.get("timestamp") is None:
-            data["timestamp"] = utc_timestamp()
+        stamp = data.get("timestamp") is None
         mask = self._mask
-        signal.send(self, event=Event(name, data if mask is None else mask(data)))
+        if mask is not None:
+            masked = mask(data)  # ``data`` itself when nothing needed masking, else a masked copy
+            data = masked if isinstance(masked, dict) else dict(masked)
+        if stamp:  # the bus's own timestamp: nothing to mask in it
+            data["timestamp"] = utc_timestamp()
+        signal.send(self, event=Event(name, data))
 
     def emit(self, name: str, build: Callable[[], dict[str, Any]]) -> None:
         """Like :meth:`publish`, but call ``build()`` for the payload only when someone listens.
@@ -308,10 +312,14 @@ class EventBus:
         if not signal.receivers:
             return
         data = build()
-        if data.get("timestamp") is None:
-            data["timestamp"] = utc_timestamp()
+        stamp = data.get("timestamp") is None
         mask = self._mask
-        signal.send(self, event=Event(name, data if mask is None else mask(data)))
+        if mask is not None:
+            masked = mask(data)  # ``data`` itself when nothing needed masking, else a masked copy
+            data = masked if isinstance(masked, dict) else dict(masked)
+        if stamp:  # the bus's own timestamp: nothing to mask in it
+            data["timestamp"] = utc_timestamp()
+        signal.send(self, event=Event(name, data))
 
     def _subscriber_slow(self, event_name: str, subscriber_name: str, seconds: float) -> None:
         logger.warning("Event subscriber %s took %.2fs handling %s", subscriber_name, seconds, event_name)

@@ -67,7 +67,7 @@ def draft_task(template: TaskTemplate, request: TaskRequest, requested_at: datet
             StepView(
                 step_id=0, task_id=0, name=s.name, status="pending", attempts=0, retry_limit=s.default_retry_limit,
                 retryable=s.default_retryable, results={}, inputs={}, skippable=s.skippable,
-                parent_names=tuple(s.all_dependencies()),
+                parent_names=template.parents[s.name],
             )
             for s in template.step_templates
         ],

@@ -315,7 +315,7 @@ def insert_task(
             "p_inputs": drafted[s.name].inputs if drafted else {},  # the context is stored once, on the task
             "p_results": {},
             "p_skippable": s.skippable,
-            "p_unsatisfied_parents": len(s.all_dependencies()),
+            "p_unsatisfied_parents": len(template.parents[s.name]),
             "p_created_at": now,
             "p_updated_at": now,
         }
@@ -328,7 +328,7 @@ def insert_task(
         {"p_from_step_id": step_ids[parent], "p_to_step_id": step_ids[s.name], "p_name": "provides",
          "p_created_at": now, "p_updated_at": now}
         for s in template.step_templates
-        for parent in s.all_dependencies()
+        for parent in template.parents[s.name]
     ]  # fmt: skip
     _INSERT_EDGE.executemany(connection, edges)
     return task_id, step_ids

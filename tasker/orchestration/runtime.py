@@ -6,7 +6,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tasker.config import TaskerConfig
@@ -72,18 +71,13 @@ class TaskInfo:
         """(namespace, task, version) metric labels."""
         return (self.namespace, self.name, self.version)
 
-    @cached_property
-    def _steps(self) -> dict[str, StepTemplate]:
-        return {s.name: s for s in self.template.step_templates}
-
     def step_template(self, name: str) -> StepTemplate:
         """The template of step ``name`` (constant time, whatever the size of the task)."""
-        return self._steps[name]
+        return self.template.steps_by_name[name]
 
     def parents(self, name: str) -> tuple[str, ...]:
         """Names of the steps ``name`` depends on."""
-        step = self._steps.get(name)
-        return tuple(step.all_dependencies()) if step is not None else ()
+        return self.template.parents.get(name, ())
 
 
 def step_view(row: Any, parents: tuple[str, ...] = ()) -> StepView:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import cached_property
 from typing import Any, Self
 
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped,unused-ignore]
@@ -158,6 +159,16 @@ class TaskTemplate(BaseModel):
     concurrent: bool = True
     handler_config: dict[str, Any] = Field(default_factory=dict)
     custom_events: list[CustomEventSpec] = Field(default_factory=list)
+
+    @cached_property
+    def steps_by_name(self) -> dict[str, StepTemplate]:
+        """The step templates by name (built once per template)."""
+        return {step.name: step for step in self.step_templates}
+
+    @cached_property
+    def parents(self) -> dict[str, tuple[str, ...]]:
+        """Each step's dependencies, as ``all_dependencies`` lists them (built once per template)."""
+        return {step.name: tuple(step.all_dependencies()) for step in self.step_templates}
 
     @model_validator(mode="before")
     @classmethod
