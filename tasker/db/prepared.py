@@ -39,6 +39,8 @@ class _Compiled:
     positional: bool
     #: Values of the statement's literal bind parameters (``.values(flag=False)``, ``count - 1``).
     defaults: dict[str, Any]
+    #: Columns whose Python-side default (INSERT) or ``onupdate`` (UPDATE) fills a parameter not given.
+    generated: tuple[tuple[str, Any], ...]
     columns: tuple[str, ...]
     types: tuple[Any, ...]
     #: Result processors, from the column types and the driver's type codes of the first result.
@@ -50,6 +52,11 @@ def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ..
         name = names[0]
         return lambda params: (params[name],)
     return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], operator.itemgetter(*names)) if names else lambda _: ()
+
+
+def _generate(default: Any) -> Any:
+    """The value of a column's Python-side default: its callable's result (as SQLAlchemy calls it) or scalar."""
+    return default.arg(None) if default.is_callable else default.arg
 
 
 class Prepared:
@@ -76,15 +83,26 @@ class Prepared:
             names = tuple(c.positiontup if c.positiontup is not None else literal)
             processed = tuple((i, processors[name]) for i, name in enumerate(names) if name in processors)
             positional = c.positiontup is not None
-            compiled = _Compiled(c.string, names, _getter(names), processed, positional, defaults, columns, types)
+            generated = tuple(
+                (column.key, default)
+                for column, default in [
+                    *((column, column.default) for column in c.insert_prefetch),
+                    *((column, column.onupdate) for column in c.update_prefetch),
+                ]
+                if default is not None and (default.is_callable or default.is_scalar)
+            )
+            compiled = _Compiled(
+                c.string, names, _getter(names), processed, positional, defaults, generated, columns, types
+            )
             self._compiled[dialect] = compiled
         self._last = (dialect, compiled)
         return compiled
 
     @staticmethod
     def _bind(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-        if compiled.defaults:
-            params = {**compiled.defaults, **params}
+        if compiled.defaults or compiled.generated:
+            made = {key: _generate(default) for key, default in compiled.generated if key not in params}
+            params = {**compiled.defaults, **made, **params}
         values: Sequence[Any] = compiled.values(params)
         if compiled.processed:
             values = list(values)
