@@ -54,6 +54,10 @@ def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ..
     return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], operator.itemgetter(*names)) if names else lambda _: ()
 
 
+#: Up to this many parameter sets, psycopg runs a statement once per set rather than in a pipeline.
+_FEW = 8
+
+
 def _generate(default: Any) -> Any:
     """The value of a column's Python-side default: its callable's result (as SQLAlchemy calls it) or scalar."""
     return default.arg(None) if default.is_callable else default.arg
@@ -119,8 +123,11 @@ class Prepared:
         try:
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, cursor, compiled.sql, parameters, None, many)
-            if many:
+            if many and (len(parameters) > _FEW or connection.dialect.driver != "psycopg"):
                 cursor.executemany(compiled.sql, parameters)
+            elif many:  # psycopg's executemany sets up a pipeline: for a few rows, a CPU cost that plain runs avoid
+                for row in parameters:
+                    cursor.execute(compiled.sql, row)
             else:
                 cursor.execute(compiled.sql, parameters)
             if not fetch:
