@@ -290,16 +290,7 @@ class EventBus:
             signal = self._signal(name)
         if not signal.receivers:
             return
-        data = dict(payload) if payload is not None else {}
-        # Inlined rather than shared with emit(): this is the engine's hot path.
-        stamp = data.get("timestamp") is None
-        mask = self._mask
-        if mask is not None:
-            masked = mask(data)  # ``data`` itself when nothing needed masking, else a masked copy
-            data = masked if isinstance(masked, dict) else dict(masked)
-        if stamp:  # the bus's own timestamp: nothing to mask in it
-            data["timestamp"] = utc_timestamp()
-        signal.send(self, event=Event(name, data))
+        self._send(signal, name, dict(payload) if payload is not None else {})
 
     def emit(self, name: str, build: Callable[[], dict[str, Any]]) -> None:
         """Like :meth:`publish`, but call ``build()`` for the payload only when someone listens.
@@ -311,7 +302,10 @@ class EventBus:
             signal = self._signal(name)
         if not signal.receivers:
             return
-        data = build()
+        self._send(signal, name, build())
+
+    def _send(self, signal: blinker.NamedSignal, name: str, data: dict[str, Any]) -> None:
+        """Mask ``data`` (the bus's own), add the bus's timestamp when it has none, deliver it."""
         stamp = data.get("timestamp") is None
         mask = self._mask
         if mask is not None:
