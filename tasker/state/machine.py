@@ -9,19 +9,17 @@ not published here: callers publish the returned :class:`Transition` after their
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tasker.db.prepared import Prepared
-from tasker.encoding import dumps
 from tasker.errors import GuardFailedError, InvalidStateTransition
-from tasker.models.base import UTCDateTime, utcnow
+from tasker.models.base import utcnow
 from tasker.models.instances import (
     Task,
     TaskTransition,
@@ -123,8 +121,13 @@ def status_update(kind: Kind) -> StatusUpdate:
     return StatusUpdate(kind)
 
 
-def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
-    """The flip of an entity's ``most_recent`` row, and the insert of its next row (``sort_key`` = last + 1)."""
+def _log_statements(kind: Kind) -> tuple[Prepared, Prepared, Prepared]:
+    """The flip of an entity's ``most_recent`` row, the insert of its next row (``sort_key`` = last + 1), and
+    both in one statement for PostgreSQL, where each statement is a round trip.
+
+    In the combined statement the flip is a ``WITH`` clause that the insert's condition reads whole first, so
+    the new row never meets an old ``most_recent`` row in the partial unique index.
+    """
     _entity, log, _pk, fk = _TABLES[kind]
     flip = (
         update(log)
@@ -143,42 +146,14 @@ def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
     ).where(fk == bindparam("l_id"))
     columns = [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
                log.c.created_at, log.c.updated_at]  # fmt: skip
-    return Prepared(flip), Prepared(insert(log).from_select(columns, next_row))
-
-
-def _log_statement_pg(kind: Kind) -> Prepared:
-    """PostgreSQL: a turn's log rows of ``kind`` in one statement (one round trip), from parallel arrays.
-
-    The ``flipped`` CTE clears the entities' ``most_recent`` rows; the insert's condition reads it whole
-    first, so no new row meets an old ``most_recent`` one in the partial unique index. ``sort_key`` is the
-    entity's last (as the statement starts) plus the row's ``l_ord``: 1, 2... among its rows of the turn.
-    """
-    _entity, log, _pk, fk = _TABLES[kind]
-    table, key = log.name, fk.name
-    sql = f"""
-        WITH moves AS (
-            SELECT * FROM unnest(
-                CAST(:l_ids AS BIGINT[]), CAST(:l_to AS VARCHAR[]), CAST(:l_from AS VARCHAR[]),
-                CAST(:l_meta AS JSONB[]), CAST(:l_ord AS INTEGER[]), CAST(:l_recent AS BOOLEAN[])
-            ) AS m (entity_id, to_state, from_state, metadata, ord, recent)
-        ), flipped AS (
-            UPDATE {table} SET most_recent = false, updated_at = :l_at
-            WHERE {key} IN (SELECT entity_id FROM moves) AND most_recent
-            RETURNING 1
-        )
-        INSERT INTO {table} ({key}, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
-        SELECT m.entity_id, m.to_state, m.from_state, m.metadata,
-               COALESCE((SELECT MAX(l.sort_key) FROM {table} l WHERE l.{key} = m.entity_id), 0) + m.ord,
-               m.recent, :l_at, :l_at
-        FROM moves m
-        WHERE (SELECT count(*) FROM flipped) >= 0
-    """  # table and column names are the schema's own
-    return Prepared(text(sql).bindparams(bindparam("l_at", type_=UTCDateTime())))
+    flipped = flip.returning(log.c.sort_key).cte("flipped")
+    after_flip = next_row.where(select(func.count()).select_from(flipped).scalar_subquery() >= 0)
+    both = insert(log).from_select(columns, after_flip).add_cte(flipped)
+    return Prepared(flip), Prepared(insert(log).from_select(columns, next_row)), Prepared(both)
 
 
 _STATUS_UPDATE: dict[str, StatusUpdate] = {"task": status_update("task"), "step": status_update("step")}
 _LOG_STATEMENTS = {kind: _log_statements(kind) for kind in ("task", "step")}
-_LOG_STATEMENTS_PG = {kind: _log_statement_pg(kind) for kind in ("task", "step")}
 
 
 @dataclass(frozen=True)
@@ -203,6 +178,7 @@ class TransitionWriter:
     queries later in the transaction see them). The log rows wait for :meth:`flush`, which writes every row
     of the transaction in two ``executemany`` per kind: the flip of the previous ``most_recent`` rows, then
     the inserts (each row's ``sort_key`` the entity's last + 1; only an entity's last row is ``most_recent``).
+    On PostgreSQL it is one ``executemany`` per kind of a statement doing both, row by row.
     """
 
     def __init__(self, session: Session | Connection, now: datetime | None = None) -> None:
@@ -236,41 +212,22 @@ class TransitionWriter:
 
     def flush(self) -> None:
         """Write the log rows of every transition applied so far (before the transaction commits)."""
-        postgresql = self.connection.dialect.name == "postgresql"
         for kind, transitions in self._pending.items():
             if not transitions:
                 continue
+            flip, insert_row, both = _LOG_STATEMENTS[kind]
             last = {t.entity_id: i for i, t in enumerate(transitions)}
-            if postgresql:
-                self._flush_pg(kind, transitions, last)
+            rows = [
+                {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
+                 "l_recent": last[t.entity_id] == i, "l_at": t.at}
+                for i, t in enumerate(transitions)
+            ]  # fmt: skip
+            if self.connection.dialect.name == "postgresql":  # in order: an entity's later row flips its earlier
+                both.executemany(self.connection, rows)
             else:
-                flip, insert_row = _LOG_STATEMENTS[kind]
                 flip.executemany(self.connection, [{"l_id": entity_id, "l_at": self.now} for entity_id in last])
-                insert_row.executemany(
-                    self.connection,
-                    [
-                        {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
-                         "l_recent": last[t.entity_id] == i, "l_at": t.at}
-                        for i, t in enumerate(transitions)
-                    ],
-                )  # fmt: skip
+                insert_row.executemany(self.connection, rows)
             transitions.clear()
-
-    def _flush_pg(self, kind: Kind, transitions: list[Transition], last: dict[int, int]) -> None:
-        rows_of: Counter[int] = Counter()
-        ords = []
-        for t in transitions:
-            rows_of[t.entity_id] += 1
-            ords.append(rows_of[t.entity_id])
-        _LOG_STATEMENTS_PG[kind].execute(
-            self.connection,
-            {
-                "l_ids": [t.entity_id for t in transitions], "l_to": [t.to_state for t in transitions],
-                "l_from": [t.from_state for t in transitions], "l_meta": [dumps(t.metadata) for t in transitions],
-                "l_ord": ords, "l_recent": [last[t.entity_id] == i for i, t in enumerate(transitions)],
-                "l_at": self.now,
-            },
-        )  # fmt: skip
 
 
 def apply_transition(
