@@ -63,8 +63,11 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             text = texts.get(value)
             if text is None:
-                utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-                text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+                if value.tzinfo is UTC:  # the engine's own instants: the text without its "+00:00"
+                    text = value.isoformat(" ", "microseconds")[:26]
+                else:
+                    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+                    text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
                 if len(texts) >= 64:
                     texts.clear()
                 texts[value] = text
@@ -78,7 +81,11 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().result_processor(dialect, coltype)
 
         def process(value: str | None) -> datetime | None:
-            return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+            if value is None:
+                return None
+            if len(value) == 26:  # as written above: parsing with the offset beats datetime.replace
+                return datetime.fromisoformat(value + "+00:00")
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
         return process
 

@@ -43,8 +43,14 @@ def _permanently_blocked() -> ColumnElement[bool]:
 #: Bind parameter ``b_now`` of the prebuilt readiness statements.
 NOW: BindParameter[datetime] = bindparam("b_now", type_=UTCDateTime())
 _STEPS = cast(Table, WorkflowStep.__table__)
+#: What a claim and its step snapshot read of a ready step (not its bookkeeping columns).
+SNAPSHOT_COLUMNS = (
+    "workflow_step_id", "task_id", "name", "status", "attempts", "retry_limit", "retryable", "results", "inputs",
+    "processed", "processed_at", "started_at", "last_attempted_at", "next_retry_at", "backoff_request_seconds",
+    "in_process", "skippable",
+)  # fmt: skip
 _READY = Prepared(
-    select(_STEPS)
+    select(*(_STEPS.c[name] for name in SNAPSHOT_COLUMNS))
     .where(_STEPS.c.task_id == bindparam("b_task"), *ready_conditions(NOW))
     .order_by(_STEPS.c.workflow_step_id)
 )
@@ -55,7 +61,7 @@ def _connection(session: Session | Connection) -> Connection:
 
 
 def find_ready_steps(session: Session | Connection, task_id: int, now: datetime | None = None) -> list[Any]:
-    """The task's steps ready to execute now (rows of the steps table), by ascending id."""
+    """The task's steps ready to execute now (their :data:`SNAPSHOT_COLUMNS`), by ascending id."""
     return _READY.rows(_connection(session), {"b_task": task_id, "b_now": now or utcnow()})
 
 
