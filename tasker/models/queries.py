@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Join, Select, case, func, join, select
 from sqlalchemy.orm import Session
 
 from tasker.models.catalog import NamedTask, TaskNamespace
@@ -74,12 +74,14 @@ class TaskSummary(NamedTuple):
     last_error: str | None
 
 
+#: Tasks joined to their template and its namespace: what names a task.
+TASK_WITH_TEMPLATE: Join = join(Task, NamedTask, NamedTask.named_task_id == Task.named_task_id).join(
+    TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id
+)
+
+
 def _identity_query() -> Select[Task, str, str, str]:
-    return (
-        select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name)
-        .join(NamedTask, NamedTask.named_task_id == Task.named_task_id)
-        .join(TaskNamespace, TaskNamespace.task_namespace_id == NamedTask.task_namespace_id)
-    )
+    return select(Task, NamedTask.name, NamedTask.version, TaskNamespace.name).select_from(TASK_WITH_TEMPLATE)
 
 
 def list_tasks(session: Session, where: TaskFilter) -> list[TaskSummary]:

@@ -23,6 +23,7 @@ from tasker.db.prepared import Prepared
 from tasker.errors import InvalidStateTransition, StoreError, TaskNotFoundError, TemplateNotFoundError
 from tasker.models import NamedTask, Task, TaskNamespace, WorkflowStep
 from tasker.models.base import utcnow
+from tasker.models.queries import TASK_WITH_TEMPLATE
 from tasker.orchestration.payloads import step_payload, task_payload
 from tasker.orchestration.readiness import NOW, ExecutionContext, execution_context, find_ready_steps
 from tasker.orchestration.runtime import Runtime, TaskInfo, step_view
@@ -66,19 +67,17 @@ _RELEASE_CLAIM = (
 _EXPIRED = (
     select(_STEPS.c.workflow_step_id).where(_STEPS.c.in_process.is_(True), _STEPS.c.lease_expires_at < NOW).limit(1)
 )
+_EXPIRED_ANY = Prepared(_EXPIRED)
 _EXPIRED_OF_TASK = Prepared(_EXPIRED.where(_STEPS.c.task_id == bindparam("b_task")))
 _TASK_STATE = Prepared(select(_TASKS.c.status, _TASKS.c.started_at).where(_TASKS.c.task_id == bindparam("b_id")))
-_NAMED_TASKS = cast(Table, NamedTask.__table__)
-_NAMESPACES = cast(Table, TaskNamespace.__table__)
 #: A task with the identity of its template: what a pass loads.
 _LOAD_TASK = Prepared(
     select(
         _TASKS.c.task_id, _TASKS.c.status, _TASKS.c.context, _TASKS.c.created_at, _TASKS.c.started_at,
-        _TASKS.c.run_at, _TASKS.c.trace_context, _NAMED_TASKS.c.name, _NAMED_TASKS.c.version,
-        _NAMESPACES.c.name.label("namespace"),
+        _TASKS.c.run_at, _TASKS.c.trace_context, NamedTask.name, NamedTask.version,
+        TaskNamespace.name.label("namespace"),
     )
-    .join(_NAMED_TASKS, _NAMED_TASKS.c.named_task_id == _TASKS.c.named_task_id)
-    .join(_NAMESPACES, _NAMESPACES.c.task_namespace_id == _NAMED_TASKS.c.task_namespace_id)
+    .select_from(TASK_WITH_TEMPLATE)
     .where(_TASKS.c.task_id == bindparam("b_id"))
 )  # fmt: skip
 _RECOVER = status_update("step").where(WorkflowStep.in_process.is_(True), WorkflowStep.lease_expires_at < NOW)
@@ -176,10 +175,7 @@ class Coordinator:
             logger.debug("could not release the claim on task %s", task_id, exc_info=True)
 
     def _pass(self, task: TaskInfo, pinned: Connection, should_stop: Callable[[], bool] | None) -> str:
-        with untraced():
-            expired = _EXPIRED_OF_TASK.rows(pinned, {"b_task": task.task_id, "b_now": utcnow()})
-        if expired:
-            self.recover_expired_claims(task)
+        self.recover_expired_claims(task, pinned)
         if task.status == ERROR:
             return task.status
         view = TaskView(
@@ -562,14 +558,22 @@ class Coordinator:
 
     # -- recovery, cancel, manual resolution ---------------------------------------------------------
 
-    def recover_expired_claims(self, task: TaskInfo | None = None) -> int:
-        """Return steps whose worker died (lease expired) to a retry-eligible ``error`` state."""
+    def recover_expired_claims(self, task: TaskInfo | None = None, pinned: Connection | None = None) -> int:
+        """Return steps (of ``task``, or of every task) whose worker died (lease expired) to a retry-eligible
+        ``error`` state; the check for any runs on ``pinned`` (a pass's connection, outside a transaction) when
+        given. In the common case, nothing expired, it is the only statement: no write transaction."""
         now = utcnow()
         recovered: list[tuple[WorkflowStep, int, dict[str, Any]]] = []
-        with self.rt.db.read_connection() as connection:  # the common case, nothing expired: no write transaction
-            expired = _EXPIRED if task is None else _EXPIRED.where(_STEPS.c.task_id == task.task_id)
-            if connection.execute(expired, {"b_now": now}).first() is None:
-                return 0
+        params = {"b_now": now} if task is None else {"b_now": now, "b_task": task.task_id}
+        check = _EXPIRED_ANY if task is None else _EXPIRED_OF_TASK
+        if pinned is not None:
+            with untraced():
+                expired = check.rows(pinned, params)
+        else:
+            with self.rt.db.read_connection() as connection:
+                expired = check.rows(connection, params)
+        if not expired:
+            return 0
         with self.rt.db.transaction() as session:
             unreserve = _UNRESERVE if task is None else _UNRESERVE.where(_STEPS.c.task_id == task.task_id)
             session.execute(unreserve, {"b_now": now})
@@ -620,7 +624,8 @@ class Coordinator:
         task = self.load_task(task_id)
         step_transitions: list[tuple[WorkflowStep, Transition]] = []
         with self.rt.db.transaction() as session:
-            current = session.scalar(select(Task.status).where(Task.task_id == task_id))
+            found = _TASK_STATE.rows(session.connection(), {"b_id": task_id})
+            current = found[0].status if found else None
             if current == CANCELLED:
                 return CANCELLED
             if current is None or CANCELLED not in TASK_TRANSITIONS[current]:
