@@ -1,7 +1,9 @@
 """A task's timeline of step attempts, read from the transition tables (no tracing backend needed).
 
 Each ``pending -> in_progress`` step transition starts an attempt and the next transition out of
-``in_progress`` (``complete``, ``error``, ...) ends it; a failed attempt's message is in that transition's
+``in_progress`` (``complete``, ``error``, ...) ends it. Attempts are numbered by run (the step's first claim is
+1, its next 2...), so a run after an operator retry, which renews the attempt budget, is not numbered 1 again;
+a failed attempt's message is in that transition's
 metadata (``error_message``). ``tasker trace`` and the HTTP API's ``/trace`` draw their waterfalls from it.
 """
 
@@ -64,7 +66,7 @@ def _step_attempts(step: str, status: str, transitions: list[WorkflowStepTransit
         meta = t.metadata_ or {}
         if t.to_state == IN_PROGRESS:
             claims += 1
-            number, started = int(meta.get("attempt_number") or claims), t.created_at
+            number, started = claims, t.created_at
         elif t.from_state == IN_PROGRESS and started is not None:
             error = meta.get("error_message") if t.to_state == ERROR else None
             yield Attempt(step, number, t.to_state, started, t.created_at, str(error) if error else None)

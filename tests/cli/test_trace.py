@@ -135,3 +135,23 @@ def test_cancelled_steps_show_without_attempts(app: Tasker) -> None:
     table = rows(result.stdout)
     assert set(table) == {("validate_order", "-"), ("ship", "-")}
     assert all(re.search(r"\s+-\s+cancelled\s+-\s+-\s+\| +\|$", line) for line in table.values()), table
+
+
+def test_a_step_run_again_after_an_operator_retry_is_numbered_on(app: Tasker) -> None:
+    """An operator retry renews the step's attempt budget; its next run is still the step's second row, not "#1"
+    again (and, over the HTTP API, a span of its own)."""
+    task = app.create_task(TaskRequest(name="failing", context={"items": []}))
+    assert app.run_until_done(task.task_id, timeout=30) == "error"
+    app.retry_task(task.task_id)
+    assert app.run_until_done(task.task_id, timeout=30) == "error"
+
+    db = Database(app.db.url)
+    try:
+        trace = load_trace(db, task.task_id)
+    finally:
+        db.dispose()
+    assert [(a.step, a.number, a.status) for a in trace.attempts] == [
+        ("validate_order", 1, "error"),
+        ("validate_order", 2, "error"),
+        ("ship", None, "pending"),
+    ]
