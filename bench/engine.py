@@ -23,6 +23,7 @@ prints DBOS / tasker. Run:
     python bench/engine.py --quick              # N = 100 and 1,000, 200 tasks
     python bench/engine.py --telemetry --peers ~/.cache/peers/dbos/bin/python
     python bench/engine.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    python bench/engine.py --sizes 1000 --tasks 0 --max-concurrent-steps 16   # a wider window per pass
 """
 
 from __future__ import annotations
@@ -124,12 +125,13 @@ def _telemetry(app: Tasker) -> Any:
     return provider
 
 
-def measure(kind: str, n: int, url: str, telemetry: bool) -> dict[str, Any]:
+def measure(kind: str, n: int, url: str, telemetry: bool, window: int | None = None) -> dict[str, Any]:
     """Create and run the work of one configuration on a migrated database; the figures as a dict.
 
-    ``kind`` is ``chain`` or ``diamond`` (one task of n steps) or ``tasks`` (n tasks of 3 steps).
+    ``kind`` is ``chain`` or ``diamond`` (one task of n steps) or ``tasks`` (n tasks of 3 steps); ``window`` is
+    the app's ``execution.max_concurrent_steps`` (None: the default).
     """
-    app = Tasker(url)
+    app = Tasker(url, config={"execution": {"max_concurrent_steps": window}} if window else {})
     app.migrate()
     provider = _telemetry(app) if telemetry else None
     measured = template("chain" if kind == "tasks" else kind, SMALL_TASK_STEPS if kind == "tasks" else n)
@@ -282,10 +284,11 @@ class Store:
         return postgres_floor(steps, self.url) if self.url is not None else sqlite_floor(steps, self.workdir)
 
 
-def run_config(config: Config, store: Store) -> dict[str, Any]:
+def run_config(config: Config, store: Store, window: int | None) -> dict[str, Any]:
     """Measure one configuration in a fresh subprocess."""
     url, schema = store.fresh(config.kind)
     command = [sys.executable, __file__, "--measure", config.kind, str(config.n), "--url", url]
+    command += ["--max-concurrent-steps", str(window)] if window else []
     try:
         out = subprocess.run(
             command + (["--with-telemetry"] if config.telemetry else []),
@@ -339,12 +342,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", metavar="PYTHON", help="the python of a venv with dbos installed")
     parser.add_argument("--peers-dir", type=Path, default=ROOT.parent / "shared" / "bench" / "peers")
     parser.add_argument("--peer-sizes", type=int, nargs="+", default=[1000])
+    parser.add_argument(
+        "--max-concurrent-steps", type=int, metavar="N", help="the app's execution.max_concurrent_steps (default 4)"
+    )
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--with-telemetry", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.measure[0], int(args.measure[1]), args.url, args.with_telemetry)))
+        kind, n = args.measure[0], int(args.measure[1])
+        print(json.dumps(measure(kind, n, args.url, args.with_telemetry, args.max_concurrent_steps)))
         return 0
     if args.quick:
         args.sizes, args.tasks = [s for s in args.sizes if s <= 1000], min(args.tasks, 200)
@@ -357,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "PostgreSQL (psycopg, 1 commit per step)" if args.database_url else "SQLite WAL + FULL (3 commits per step)"
     )
     print(f"load average at start: {load_average()}  (CPU ms/step is robust to load; wall is not)")
-    print(f"floor: raw {backend} + audit rows")
+    print(f"floor: raw {backend} + audit rows; max_concurrent_steps {args.max_concurrent_steps or 'default (4)'}")
     print(
         f"{'configuration':<24} {'wall ms':>8} {'cpu ms':>8} {'stmts':>7} {'wr tx':>6} {'rd tx':>6} {'RSS MB':>7}"
         f" {'floor ms':>8} {'fl cpu':>8} {'ratio':>6}   (per step; ratio = wall / floor wall)"
@@ -366,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(args.database_url, Path(tmp))
         for config in configs:
-            result = run_config(config, store)
+            result = run_config(config, store, args.max_concurrent_steps)
             result["floor"], result["floor_cpu"] = store.floor(result["steps"])  # right after, interleaved
             results[(config.kind, config.n, config.telemetry)] = result
             print_row(result, config.label)
