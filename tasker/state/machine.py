@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Insert, Table, Update, bindparam, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from tasker.db.prepared import Prepared
@@ -79,6 +79,10 @@ class StatusUpdate:
 
     The SET columns are the keys of each move's ``values``: one prepared statement per key set, compiled once.
     Guards add conditions with :meth:`where`; their bind parameters come in each move's ``params``.
+
+    On PostgreSQL, where each statement is a round trip, :meth:`run_whole` writes a whole transition in one
+    statement: this update, the flip of the entity's ``most_recent`` log row, the insert of its next log row
+    and, for a step that completed, its children's readiness counters, each conditional on the update.
     """
 
     def __init__(self, kind: Kind, guards: tuple[ColumnElement[bool], ...] = ()) -> None:
@@ -87,33 +91,87 @@ class StatusUpdate:
         entity, _log, pk, _fk = _TABLES[kind]
         self._base = update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"), *guards)
         self._prepared: dict[tuple[str, ...], tuple[Prepared, tuple[str, ...]]] = {}
+        self._whole: dict[tuple[tuple[str, ...], bool], Prepared] = {}
         self._lock = threading.Lock()
 
     def where(self, *guards: ColumnElement[bool]) -> StatusUpdate:
         """This update with more conditions."""
         return StatusUpdate(self.kind, (*self.guards, *guards))
 
+    def _update(self, keys: tuple[str, ...]) -> tuple[Update, tuple[str, ...]]:
+        """The update setting ``status``, ``updated_at`` and ``keys``, and its parameter names in that order."""
+        columns = ("status", "updated_at", *keys)
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"a transition's values set status or updated_at, or a column twice: {keys}")
+        names = tuple(f"v_{column}" for column in columns)
+        return self._base.values({column: bindparam(name) for column, name in zip(columns, names, strict=True)}), names
+
     def _for(self, keys: tuple[str, ...]) -> tuple[Prepared, tuple[str, ...]]:
-        """The statement setting ``status``, ``updated_at`` and ``keys``, and its parameter names in that order."""
         found = self._prepared.get(keys)
         if found is None:
-            columns = ("status", "updated_at", *keys)
-            if len(set(columns)) != len(columns):
-                raise ValueError(f"a transition's values set status or updated_at, or a column twice: {keys}")
-            names = tuple(f"v_{column}" for column in columns)
-            statement = self._base.values(
-                {column: bindparam(name) for column, name in zip(columns, names, strict=True)}
-            )
+            statement, names = self._update(keys)
             with self._lock:
                 found = self._prepared.setdefault(keys, (Prepared(statement), names))
         return found
 
+    def _params(self, move: Move, now: datetime, names: tuple[str, ...]) -> dict[str, Any]:
+        params = dict(zip(names, (move.to_state, now, *move.values.values()), strict=True))
+        params.update(move.params, b_id=move.entity_id, b_from=move.from_state)
+        return params
+
     def run(self, connection: Connection, move: Move, now: datetime) -> bool:
         """Apply the move's entity update; whether the entity was still in ``from_state`` (and the guards held)."""
         prepared, names = self._for(tuple(move.values))
-        params = dict(zip(names, (move.to_state, now, *move.values.values()), strict=True))
-        params.update(move.params, b_id=move.entity_id, b_from=move.from_state)
+        return prepared.execute(connection, self._params(move, now, names)) == 1
+
+    def run_whole(self, connection: Connection, move: Move, now: datetime, decrement: bool) -> bool:
+        """PostgreSQL: the whole transition (see the class); whether it was written."""
+        keys = tuple(move.values)
+        prepared = self._whole.get((keys, decrement))
+        names = tuple(f"v_{column}" for column in ("status", "updated_at", *keys))
+        if prepared is None:
+            with self._lock:
+                prepared = self._whole.setdefault((keys, decrement), Prepared(self._whole_statement(keys, decrement)))
+        params = self._params(move, now, names)
+        params.update(l_to=move.to_state, l_from=move.from_state, l_meta=move.metadata, l_at=now)
         return prepared.execute(connection, params) == 1
+
+    def _whole_statement(self, keys: tuple[str, ...], decrement: bool) -> Insert:
+        _entity, log, pk, fk = _TABLES[self.kind]
+        moved = self._update(keys)[0].returning(pk.label("entity_id")).cte("moved")
+        flipped = (
+            update(log)
+            .where(fk.in_(select(moved.c.entity_id)), log.c.most_recent.is_(True))
+            .values(most_recent=False, updated_at=bindparam("l_at"))
+            .returning(log.c.sort_key)
+            .cte("flipped")
+        )
+        # the insert reads each written CTE whole first: the flip is done before the new row meets the index
+        ctes = [moved, flipped]
+        if decrement:
+            children = select(_EDGES.c.to_step_id).where(_EDGES.c.from_step_id.in_(select(moved.c.entity_id)))
+            ctes.append(
+                update(_STEPS)
+                .where(_STEPS.c.workflow_step_id.in_(children))
+                .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1, updated_at=bindparam("l_at"))
+                .returning(_STEPS.c.workflow_step_id)
+                .cte("decremented")
+            )
+        last = select(func.max(log.c.sort_key)).where(fk == moved.c.entity_id).scalar_subquery()
+        row = select(
+            moved.c.entity_id,
+            bindparam("l_to", type_=log.c.to_state.type),
+            bindparam("l_from", type_=log.c.from_state.type),
+            bindparam("l_meta", type_=log.c.metadata.type),
+            func.coalesce(last, 0) + 1,
+            true(),
+            bindparam("l_at", type_=log.c.created_at.type),
+            bindparam("l_at", type_=log.c.updated_at.type),
+        ).where(*(select(func.count()).select_from(cte).scalar_subquery() >= 0 for cte in ctes[1:]))
+        statement = insert(log).from_select(_log_columns(log, fk), row)
+        for cte in ctes:
+            statement = statement.add_cte(cte)
+        return statement
 
 
 def status_update(kind: Kind) -> StatusUpdate:
@@ -121,13 +179,13 @@ def status_update(kind: Kind) -> StatusUpdate:
     return StatusUpdate(kind)
 
 
-def _log_statements(kind: Kind) -> tuple[Prepared, Prepared, Prepared]:
-    """The flip of an entity's ``most_recent`` row, the insert of its next row (``sort_key`` = last + 1), and
-    both in one statement for PostgreSQL, where each statement is a round trip.
+def _log_columns(log: Table, fk: Any) -> list[Any]:
+    return [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
+            log.c.created_at, log.c.updated_at]  # fmt: skip
 
-    In the combined statement the flip is a ``WITH`` clause that the insert's condition reads whole first, so
-    the new row never meets an old ``most_recent`` row in the partial unique index.
-    """
+
+def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
+    """The flip of an entity's ``most_recent`` row, and the insert of its next row (``sort_key`` = last + 1)."""
     _entity, log, _pk, fk = _TABLES[kind]
     flip = (
         update(log)
@@ -144,12 +202,7 @@ def _log_statements(kind: Kind) -> tuple[Prepared, Prepared, Prepared]:
         bindparam("l_at", type_=log.c.created_at.type),
         bindparam("l_at", type_=log.c.updated_at.type),
     ).where(fk == bindparam("l_id"))
-    columns = [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
-               log.c.created_at, log.c.updated_at]  # fmt: skip
-    flipped = flip.returning(log.c.sort_key).cte("flipped")
-    after_flip = next_row.where(select(func.count()).select_from(flipped).scalar_subquery() >= 0)
-    both = insert(log).from_select(columns, after_flip).add_cte(flipped)
-    return Prepared(flip), Prepared(insert(log).from_select(columns, next_row)), Prepared(both)
+    return Prepared(flip), Prepared(insert(log).from_select(_log_columns(log, fk), next_row))
 
 
 _STATUS_UPDATE: dict[str, StatusUpdate] = {"task": status_update("task"), "step": status_update("step")}
@@ -178,24 +231,29 @@ class TransitionWriter:
     queries later in the transaction see them). The log rows wait for :meth:`flush`, which writes every row
     of the transaction in two ``executemany`` per kind: the flip of the previous ``most_recent`` rows, then
     the inserts (each row's ``sort_key`` the entity's last + 1; only an entity's last row is ``most_recent``).
-    On PostgreSQL it is one ``executemany`` per kind of a statement doing both, row by row.
+    On PostgreSQL, :meth:`apply` writes each transition whole, in one statement (:meth:`StatusUpdate.run_whole`),
+    and :meth:`flush` has nothing left to write.
     """
 
     def __init__(self, session: Session | Connection, now: datetime | None = None) -> None:
         self.connection = session.connection() if isinstance(session, Session) else session
         self.now = now or utcnow()
+        self._whole = self.connection.dialect.name == "postgresql"
         self._pending: dict[Kind, list[Transition]] = {"task": [], "step": []}
 
     def apply(
         self, kind: Kind, moves: Sequence[Move], statement: StatusUpdate | None = None
     ) -> list[Transition | None]:
         """Move each entity ``from_state -> to_state`` if it still is in ``from_state``; None where it was not."""
-        now, connection = self.now, self.connection
+        now, connection, whole = self.now, self.connection, self._whole
         update_ = statement if statement is not None else _STATUS_UPDATE[kind]
         written: list[Transition | None] = []
         parents: list[dict[str, Any]] = []
         for move in moves:
-            if not update_.run(connection, move, now):
+            completes = kind == "step" and move.to_state in COMPLETED_STATES and move.from_state not in COMPLETED_STATES
+            if not (
+                update_.run_whole(connection, move, now, completes) if whole else update_.run(connection, move, now)
+            ):
                 written.append(None)
                 continue
             event = event_for_transition(kind, move.from_state, move.to_state)
@@ -203,9 +261,10 @@ class TransitionWriter:
                 kind, move.entity_id, move.from_state, move.to_state, event, now, dict(move.metadata)
             )
             written.append(transition)
-            self._pending[kind].append(transition)
-            if kind == "step" and move.to_state in COMPLETED_STATES and move.from_state not in COMPLETED_STATES:
-                parents.append({"parent_id": move.entity_id, "b_at": now})
+            if not whole:
+                self._pending[kind].append(transition)
+                if completes:
+                    parents.append({"parent_id": move.entity_id, "b_at": now})
         if parents:
             _DECREMENT_CHILDREN.executemany(connection, parents)
         return written
@@ -215,18 +274,17 @@ class TransitionWriter:
         for kind, transitions in self._pending.items():
             if not transitions:
                 continue
-            flip, insert_row, both = _LOG_STATEMENTS[kind]
+            flip, insert_row = _LOG_STATEMENTS[kind]
             last = {t.entity_id: i for i, t in enumerate(transitions)}
-            rows = [
-                {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
-                 "l_recent": last[t.entity_id] == i, "l_at": t.at}
-                for i, t in enumerate(transitions)
-            ]  # fmt: skip
-            if self.connection.dialect.name == "postgresql":  # in order: an entity's later row flips its earlier
-                both.executemany(self.connection, rows)
-            else:
-                flip.executemany(self.connection, [{"l_id": entity_id, "l_at": self.now} for entity_id in last])
-                insert_row.executemany(self.connection, rows)
+            flip.executemany(self.connection, [{"l_id": entity_id, "l_at": self.now} for entity_id in last])
+            insert_row.executemany(
+                self.connection,
+                [
+                    {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
+                     "l_recent": last[t.entity_id] == i, "l_at": t.at}
+                    for i, t in enumerate(transitions)
+                ],
+            )  # fmt: skip
             transitions.clear()
 
 

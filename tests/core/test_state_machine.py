@@ -541,6 +541,9 @@ def test_writer_batches_log_rows_of_a_transaction(app: Tasker) -> None:
         assert again[0] is not None and again[1] is None  # b moved again; c was not complete
         ready = session.scalar(select(WorkflowStep.unsatisfied_parents).where(WorkflowStep.workflow_step_id == c))
         assert ready == 0  # decremented at apply, before the flush
+        assert writer.apply("step", [Move(a, "in_progress", "complete")]) == [None]  # a lost race: nothing written
+        ready = session.scalar(select(WorkflowStep.unsatisfied_parents).where(WorkflowStep.workflow_step_id == c))
+        assert ready == 0  # not decremented again
         writer.flush()
     assert log_rows(app, "step", a) == [("pending", "in_progress", 1, False), ("in_progress", "complete", 2, True)]
     assert log_rows(app, "step", b) == [("pending", "in_progress", 1, False), ("in_progress", "error", 2, True)]
