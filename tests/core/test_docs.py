@@ -19,7 +19,7 @@ import pytest
 import tasker.models
 from tests.support.docs import DOCS, blocks
 
-RUNNABLE_DOCS = ["getting-started.md", "data-model.md", "how-a-task-runs.md"]
+RUNNABLE_DOCS = ["getting-started.md", "data-model.md", "how-a-task-runs.md", "performance.md"]
 
 
 @pytest.fixture
