@@ -91,7 +91,7 @@ class StatusUpdate:
         entity, _log, pk, _fk = _TABLES[kind]
         self._base = update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"), *guards)
         self._prepared: dict[tuple[str, ...], tuple[Prepared, tuple[str, ...]]] = {}
-        self._whole: dict[tuple[tuple[str, ...], bool], Prepared] = {}
+        self._whole: dict[tuple[tuple[str, ...], bool], tuple[Prepared, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def where(self, *guards: ColumnElement[bool]) -> StatusUpdate:
@@ -127,18 +127,20 @@ class StatusUpdate:
     def run_whole(self, connection: Connection, move: Move, now: datetime, decrement: bool) -> bool:
         """PostgreSQL: the whole transition (see the class); whether it was written."""
         keys = tuple(move.values)
-        prepared = self._whole.get((keys, decrement))
-        names = tuple(f"v_{column}" for column in ("status", "updated_at", *keys))
-        if prepared is None:
+        found = self._whole.get((keys, decrement))
+        if found is None:
+            statement, names = self._whole_statement(keys, decrement)
             with self._lock:
-                prepared = self._whole.setdefault((keys, decrement), Prepared(self._whole_statement(keys, decrement)))
+                found = self._whole.setdefault((keys, decrement), (Prepared(statement), names))
+        prepared, names = found
         params = self._params(move, now, names)
         params.update(l_to=move.to_state, l_from=move.from_state, l_meta=move.metadata, l_at=now)
         return prepared.execute(connection, params) == 1
 
-    def _whole_statement(self, keys: tuple[str, ...], decrement: bool) -> Insert:
+    def _whole_statement(self, keys: tuple[str, ...], decrement: bool) -> tuple[Insert, tuple[str, ...]]:
         _entity, log, pk, fk = _TABLES[self.kind]
-        moved = self._update(keys)[0].returning(pk.label("entity_id")).cte("moved")
+        update_, names = self._update(keys)
+        moved = update_.returning(pk.label("entity_id")).cte("moved")
         flipped = (
             update(log)
             .where(fk.in_(select(moved.c.entity_id)), log.c.most_recent.is_(True))
@@ -171,7 +173,7 @@ class StatusUpdate:
         statement = insert(log).from_select(_log_columns(log, fk), row)
         for cte in ctes:
             statement = statement.add_cte(cte)
-        return statement
+        return statement, names
 
 
 def status_update(kind: Kind) -> StatusUpdate:
