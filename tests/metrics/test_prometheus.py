@@ -333,7 +333,10 @@ def test_gauges_stay_true_and_prometheus_has_every_dashboard_query(deployment: d
     replacement = start_db_worker(url, env)
     deployment["started"].append(replacement)
     wait_for(lambda: plain.get_task(slow).status == "complete", timeout=60, what="slow task recovered")
-    more = [_create(plain, MIXED) for _ in range(2)]  # work for the new worker
+    # Work for the new worker, of each template that ran before: the killed worker may have run all of a template's
+    # earlier tasks (a database worker can claim a task before its Celery message is delivered), and the scraped
+    # processes list the templates they ran.
+    more = [_create(plain, MIXED) for _ in range(2)] + [_create(plain, DOOMED)]
     wait_for(lambda: all(plain.get_task(i).status in TERMINAL for i in more), timeout=60, what="more tasks finished")
     assert plain.get_task(slow).steps[0].attempts == 2
     assert_gauges_equal_the_database(url, sidecar.url, replacement.url)
