@@ -20,7 +20,7 @@ from abc import abstractmethod
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, Generic, TypeVar, cast
 
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.metrics_core import Metric
@@ -29,12 +29,15 @@ from prometheus_client.utils import floatToGoString
 
 # prometheus_client leaves this one unannotated; it spells the ``le`` label values.
 _float_to_go_string = cast(Callable[[float], str], floatToGoString)
+_Child = TypeVar("_Child")
 
 
-class _CompactFamily(Collector):
+class _CompactFamily(Collector, Generic[_Child]):
     """Series of one labelled metric as rows of ``stride`` doubles; the last one of a row is its created time."""
 
     _type: str
+    #: The handle :meth:`child` gives on one series (the generic API's).
+    _child_type: Callable[[Any, tuple[str, ...]], _Child]
 
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], stride: int, lock: threading.Lock
@@ -47,6 +50,7 @@ class _CompactFamily(Collector):
         self._rows: dict[tuple[str, ...], int] = {}
         self._data = array("d")
         self._lock = lock
+        self._children: dict[tuple[str, ...], _Child] = {}  # handles of the generic API only
 
     def _row(self, values: tuple[str, ...]) -> int:
         """Offset of the series' row, appended (zeros, created now) when new; call with the lock held."""
@@ -63,6 +67,14 @@ class _CompactFamily(Collector):
         if values not in self._rows:
             with self._lock:
                 self._row(values)
+
+    def child(self, values: tuple[str, ...]) -> _Child:
+        """A handle on one series, the same one each time (the series exists from now on)."""
+        child = self._children.get(values)
+        if child is None:
+            self.ensure(values)
+            child = self._children.setdefault(values, self._child_type(self, values))
+        return child
 
     def describe(self) -> list[Metric]:
         """The family, without samples (the registry checks names with it)."""
@@ -86,83 +98,6 @@ class _CompactFamily(Collector):
     @abstractmethod
     def _add_samples(self, metric: Metric, labels: dict[str, str], data: array[float], row: int) -> None:
         """Add the series' samples but ``_created`` (its row starts at ``row`` in ``data``)."""
-
-
-class CompactCounter(_CompactFamily):
-    """A labelled counter stored compactly (see the module docstring)."""
-
-    _type = "counter"
-
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], lock: threading.Lock) -> None:
-        super().__init__(name.removesuffix("_total"), documentation, labelnames, 2, lock)
-        self._total = self._name + "_total"
-        self._children: dict[tuple[str, ...], CounterChild] = {}  # handles of the generic API only
-
-    def inc(self, values: tuple[str, ...], amount: float = 1.0) -> None:
-        """Add ``amount`` to the series (created at 0 first when new)."""
-        with self._lock:
-            row = self._rows.get(values)
-            self._data[self._row(values) if row is None else row] += amount
-
-    def child(self, values: tuple[str, ...]) -> CounterChild:
-        """A handle on one series, the same one each time (the series exists from now on)."""
-        child = self._children.get(values)
-        if child is None:
-            self.ensure(values)
-            child = self._children.setdefault(values, CounterChild(self, values))
-        return child
-
-    def _add_samples(self, metric: Metric, labels: dict[str, str], data: array[float], row: int) -> None:
-        metric.add_sample(self._total, labels, data[row])
-
-
-class CompactHistogram(_CompactFamily):
-    """A labelled histogram stored compactly (see the module docstring); ``buckets`` exclude ``+Inf``."""
-
-    _type = "histogram"
-
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        buckets: Sequence[float],
-        lock: threading.Lock,
-    ) -> None:
-        self._bounds = (*buckets, math.inf)
-        super().__init__(name, documentation, labelnames, len(self._bounds) + 2, lock)
-        self._le = tuple(_float_to_go_string(bound) for bound in self._bounds)
-        self._sum_offset = len(self._bounds)
-        self._children: dict[tuple[str, ...], HistogramChild] = {}  # handles of the generic API only
-
-    def observe(self, values: tuple[str, ...], amount: float) -> None:
-        """Record one observation in the series (created empty first when new)."""
-        with self._lock:
-            row = self._rows.get(values)
-            if row is None:
-                row = self._row(values)
-            data = self._data
-            if amount == amount:  # NaN falls in no bucket, as with prometheus_client
-                data[row + bisect_left(self._bounds, amount)] += 1
-            data[row + self._sum_offset] += amount
-
-    def child(self, values: tuple[str, ...]) -> HistogramChild:
-        """A handle on one series, the same one each time (the series exists from now on)."""
-        child = self._children.get(values)
-        if child is None:
-            self.ensure(values)
-            child = self._children.setdefault(values, HistogramChild(self, values))
-        return child
-
-    def _add_samples(self, metric: Metric, labels: dict[str, str], data: array[float], row: int) -> None:
-        bucket = self._name + "_bucket"
-        total = 0.0
-        for offset, le in enumerate(self._le, row):
-            total += data[offset]
-            metric.add_sample(bucket, {**labels, "le": le}, total)
-        metric.add_sample(self._name + "_count", labels, total)
-        if self._bounds[0] >= 0:  # as prometheus_client: a sum of negative observations is no counter
-            metric.add_sample(self._name + "_sum", labels, data[row + self._sum_offset])
 
 
 class CounterChild:
@@ -193,3 +128,64 @@ class HistogramChild:
     def observe(self, amount: float) -> None:
         """Record one observation."""
         self._family.observe(self._values, amount)
+
+
+class CompactCounter(_CompactFamily[CounterChild]):
+    """A labelled counter stored compactly (see the module docstring)."""
+
+    _type = "counter"
+    _child_type = CounterChild
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], lock: threading.Lock) -> None:
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, 2, lock)
+        self._total = self._name + "_total"
+
+    def inc(self, values: tuple[str, ...], amount: float = 1.0) -> None:
+        """Add ``amount`` to the series (created at 0 first when new)."""
+        with self._lock:
+            row = self._rows.get(values)
+            self._data[self._row(values) if row is None else row] += amount
+
+    def _add_samples(self, metric: Metric, labels: dict[str, str], data: array[float], row: int) -> None:
+        metric.add_sample(self._total, labels, data[row])
+
+
+class CompactHistogram(_CompactFamily[HistogramChild]):
+    """A labelled histogram stored compactly (see the module docstring); ``buckets`` exclude ``+Inf``."""
+
+    _type = "histogram"
+    _child_type = HistogramChild
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        lock: threading.Lock,
+    ) -> None:
+        self._bounds = (*buckets, math.inf)
+        super().__init__(name, documentation, labelnames, len(self._bounds) + 2, lock)
+        self._le = tuple(_float_to_go_string(bound) for bound in self._bounds)
+        self._sum_offset = len(self._bounds)
+
+    def observe(self, values: tuple[str, ...], amount: float) -> None:
+        """Record one observation in the series (created empty first when new)."""
+        with self._lock:
+            row = self._rows.get(values)
+            if row is None:
+                row = self._row(values)
+            data = self._data
+            if amount == amount:  # NaN falls in no bucket, as with prometheus_client
+                data[row + bisect_left(self._bounds, amount)] += 1
+            data[row + self._sum_offset] += amount
+
+    def _add_samples(self, metric: Metric, labels: dict[str, str], data: array[float], row: int) -> None:
+        bucket = self._name + "_bucket"
+        total = 0.0
+        for offset, le in enumerate(self._le, row):
+            total += data[offset]
+            metric.add_sample(bucket, {**labels, "le": le}, total)
+        metric.add_sample(self._name + "_count", labels, total)
+        if self._bounds[0] >= 0:  # as prometheus_client: a sum of negative observations is no counter
+            metric.add_sample(self._name + "_sum", labels, data[row + self._sum_offset])
