@@ -39,7 +39,7 @@ BYPASSED = "bypassed"
 
 def check_bypass(template: TaskTemplate, names: list[str]) -> None:
     """Raise ValidationError unless every name is a step of ``template`` marked ``skippable``."""
-    steps = {s.name: s for s in template.step_templates}
+    steps = template.steps_by_name
     unknown = [n for n in names if n not in steps]
     if unknown:
         raise ValidationError(
