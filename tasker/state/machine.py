@@ -14,7 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import ColumnElement, Connection, Insert, Table, Update, bindparam, func, insert, select, true, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from tasker.db.prepared import Prepared
@@ -50,15 +64,45 @@ _TABLES: dict[str, tuple[Any, Any, Any, Any]] = {
     "step": (_STEPS, _STEP_LOG, _STEPS.c.workflow_step_id, _STEP_LOG.c.workflow_step_id),
 }
 _EDGES = cast(Table, WorkflowStepEdge.__table__)
-_DECREMENT_CHILDREN = Prepared(
-    update(_STEPS)
-    .where(
-        _STEPS.c.workflow_step_id.in_(
-            select(_EDGES.c.to_step_id).where(_EDGES.c.from_step_id == bindparam("parent_id"))
-        )
+
+
+def _decrement_children(parents: ColumnElement[bool], at: BindParameter[Any]) -> Update:
+    """One unsatisfied parent fewer for the children along the edges ``parents`` selects (a condition on them)."""
+    children = select(_EDGES.c.to_step_id).where(parents)
+    return (
+        update(_STEPS)
+        .where(_STEPS.c.workflow_step_id.in_(children))
+        .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1, updated_at=at)
     )
-    .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1, updated_at=bindparam("b_at"))
-)
+
+
+def _flip(log: Table, entities: ColumnElement[bool]) -> Update:
+    """The flip of the ``most_recent`` log rows of the entities ``entities`` selects (a condition on the log)."""
+    return (
+        update(log).where(entities, log.c.most_recent.is_(True)).values(most_recent=False, updated_at=bindparam("l_at"))
+    )
+
+
+def _log_row(log: Table, entity_id: Any, sort_key: Any, recent: Any) -> Select[Any]:
+    """A log row in :func:`_log_columns` order: the entity, the move's ``l_*`` parameters, its sort key."""
+    return select(
+        entity_id,
+        bindparam("l_to", type_=log.c.to_state.type),
+        bindparam("l_from", type_=log.c.from_state.type),
+        bindparam("l_meta", type_=log.c.metadata.type),
+        sort_key,
+        recent,
+        bindparam("l_at", type_=log.c.created_at.type),
+        bindparam("l_at", type_=log.c.updated_at.type),
+    )
+
+
+def _log_columns(log: Table, fk: Any) -> list[Any]:
+    return [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
+            log.c.created_at, log.c.updated_at]  # fmt: skip
+
+
+_DECREMENT_CHILDREN = Prepared(_decrement_children(_EDGES.c.from_step_id == bindparam("parent_id"), bindparam("b_at")))
 
 
 @dataclass(frozen=True)
@@ -141,35 +185,17 @@ class StatusUpdate:
         _entity, log, pk, fk = _TABLES[self.kind]
         update_, names = self._update(keys)
         moved = update_.returning(pk.label("entity_id")).cte("moved")
-        flipped = (
-            update(log)
-            .where(fk.in_(select(moved.c.entity_id)), log.c.most_recent.is_(True))
-            .values(most_recent=False, updated_at=bindparam("l_at"))
-            .returning(log.c.sort_key)
-            .cte("flipped")
-        )
+        written = select(moved.c.entity_id)
+        flipped = _flip(log, fk.in_(written)).returning(log.c.sort_key).cte("flipped")
         # the insert reads each written CTE whole first: the flip is done before the new row meets the index
         ctes = [moved, flipped]
         if decrement:
-            children = select(_EDGES.c.to_step_id).where(_EDGES.c.from_step_id.in_(select(moved.c.entity_id)))
-            ctes.append(
-                update(_STEPS)
-                .where(_STEPS.c.workflow_step_id.in_(children))
-                .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1, updated_at=bindparam("l_at"))
-                .returning(_STEPS.c.workflow_step_id)
-                .cte("decremented")
-            )
+            decremented = _decrement_children(_EDGES.c.from_step_id.in_(written), bindparam("l_at"))
+            ctes.append(decremented.returning(_STEPS.c.workflow_step_id).cte("decremented"))
         last = select(func.max(log.c.sort_key)).where(fk == moved.c.entity_id).scalar_subquery()
-        row = select(
-            moved.c.entity_id,
-            bindparam("l_to", type_=log.c.to_state.type),
-            bindparam("l_from", type_=log.c.from_state.type),
-            bindparam("l_meta", type_=log.c.metadata.type),
-            func.coalesce(last, 0) + 1,
-            true(),
-            bindparam("l_at", type_=log.c.created_at.type),
-            bindparam("l_at", type_=log.c.updated_at.type),
-        ).where(*(select(func.count()).select_from(cte).scalar_subquery() >= 0 for cte in ctes[1:]))
+        row = _log_row(log, moved.c.entity_id, func.coalesce(last, 0) + 1, true()).where(
+            *(select(func.count()).select_from(cte).scalar_subquery() >= 0 for cte in ctes[1:])
+        )
         statement = insert(log).from_select(_log_columns(log, fk), row)
         for cte in ctes:
             statement = statement.add_cte(cte)
@@ -181,30 +207,17 @@ def status_update(kind: Kind) -> StatusUpdate:
     return StatusUpdate(kind)
 
 
-def _log_columns(log: Table, fk: Any) -> list[Any]:
-    return [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
-            log.c.created_at, log.c.updated_at]  # fmt: skip
-
-
 def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
     """The flip of an entity's ``most_recent`` row, and the insert of its next row (``sort_key`` = last + 1)."""
     _entity, log, _pk, fk = _TABLES[kind]
-    flip = (
-        update(log)
-        .where(fk == bindparam("l_id"), log.c.most_recent.is_(True))
-        .values(most_recent=False, updated_at=bindparam("l_at"))
-    )
-    next_row = select(
+    entity = fk == bindparam("l_id")
+    next_row = _log_row(
+        log,
         bindparam("l_id", type_=fk.type),
-        bindparam("l_to", type_=log.c.to_state.type),
-        bindparam("l_from", type_=log.c.from_state.type),
-        bindparam("l_meta", type_=log.c.metadata.type),
         func.coalesce(func.max(log.c.sort_key), 0) + 1,
         bindparam("l_recent", type_=log.c.most_recent.type),
-        bindparam("l_at", type_=log.c.created_at.type),
-        bindparam("l_at", type_=log.c.updated_at.type),
-    ).where(fk == bindparam("l_id"))
-    return Prepared(flip), Prepared(insert(log).from_select(_log_columns(log, fk), next_row))
+    ).where(entity)
+    return Prepared(_flip(log, entity)), Prepared(insert(log).from_select(_log_columns(log, fk), next_row))
 
 
 _STATUS_UPDATE: dict[str, StatusUpdate] = {"task": status_update("task"), "step": status_update("step")}
