@@ -7,14 +7,16 @@ with status 1 when, with one subscriber, publishing costs more than 3x the raw s
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import blinker
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench
+
+from bench import per_call_us
 from tasker.events import Event, EventBus
 
 MAX_RATIO = 3.0
@@ -41,17 +43,6 @@ def make_payload() -> dict[str, Any]:
     }
 
 
-def _per_call_us(fn: Callable[[], None], iterations: int, repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(iterations):
-            fn()
-        best = min(best, time.perf_counter() - start)
-    return best / iterations * 1e6
-
-
 def measure(subscribers: int, iterations: int) -> tuple[float, float]:
     """(tasker µs/publish, raw blinker µs/send) with ``subscribers`` no-op receivers."""
     bus = EventBus()
@@ -76,7 +67,7 @@ def measure(subscribers: int, iterations: int) -> tuple[float, float]:
     def theirs() -> None:
         send(None, payload=make_payload())
 
-    return _per_call_us(ours, iterations), _per_call_us(theirs, iterations)
+    return per_call_us(ours, iterations, 5, time.perf_counter), per_call_us(theirs, iterations, 5, time.perf_counter)
 
 
 def main(argv: list[str]) -> int:

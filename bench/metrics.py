@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import per_call_us  # noqa: E402
 from tasker.config import JOB_BUCKETS  # noqa: E402
 from tasker.metrics import MetricsBackend  # noqa: E402
 
@@ -70,18 +71,6 @@ class BareStepMetrics:
         self.duration.labels(*values).observe(duration)
         for counter in self.zeroed:
             counter.labels(*values[:4])
-
-
-def per_call_us(fn: Callable[[], object], calls: int, repeats: int = 7) -> float:
-    """Best-of-``repeats`` microseconds of this thread's CPU per call of ``fn`` (other processes stay out)."""
-    best = float("inf")
-    for _ in range(repeats):
-        gc.collect()
-        start = time.thread_time()
-        for _ in range(calls):
-            fn()
-        best = min(best, time.thread_time() - start)
-    return best / calls * 1e6
 
 
 def new_series_us(record: Callable[[Any, str], None], factory: Callable[[], Any], repeats: int = 3) -> float:
