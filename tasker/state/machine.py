@@ -1,9 +1,11 @@
 """State machines over the transition tables.
 
 A transition is one conditional ``UPDATE`` of the entity's current ``status`` (so two writers cannot
-both move the same entity from the same state), one flip of the previous ``most_recent`` row and one
-insert into the log with the next ``sort_key`` - all in the caller's database transaction. Events are
-not published here: callers publish the returned :class:`Transition` after their transaction commits.
+both move the same entity from the same state) and one insert into the log with the next ``sort_key``,
+in the caller's database transaction. The database does the rest in the same statements (triggers of
+migration 0005): inserting a log row clears the ``most_recent`` flag of the entity's previous row, and a
+step that completes takes one unsatisfied parent off each of its children. Events are not published here:
+callers publish the returned :class:`Transition` after their transaction commits.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Insert,
@@ -63,35 +64,18 @@ _TABLES: dict[str, tuple[Any, Any, Any, Any]] = {
     "task": (_TASKS, _TASK_LOG, _TASKS.c.task_id, _TASK_LOG.c.task_id),
     "step": (_STEPS, _STEP_LOG, _STEPS.c.workflow_step_id, _STEP_LOG.c.workflow_step_id),
 }
-_EDGES = cast(Table, WorkflowStepEdge.__table__)
 
 
-def _decrement_children(parents: ColumnElement[bool], at: BindParameter[Any]) -> Update:
-    """One unsatisfied parent fewer for the children along the edges ``parents`` selects (a condition on them)."""
-    children = select(_EDGES.c.to_step_id).where(parents)
-    return (
-        update(_STEPS)
-        .where(_STEPS.c.workflow_step_id.in_(children))
-        .values(unsatisfied_parents=_STEPS.c.unsatisfied_parents - 1, updated_at=at)
-    )
-
-
-def _flip(log: Table, entities: ColumnElement[bool]) -> Update:
-    """The flip of the ``most_recent`` log rows of the entities ``entities`` selects (a condition on the log)."""
-    return (
-        update(log).where(entities, log.c.most_recent.is_(True)).values(most_recent=False, updated_at=bindparam("l_at"))
-    )
-
-
-def _log_row(log: Table, entity_id: Any, sort_key: Any, recent: Any) -> Select[Any]:
-    """A log row in :func:`_log_columns` order: the entity, the move's ``l_*`` parameters, its sort key."""
+def _log_row(log: Table, entity_id: Any, sort_key: Any) -> Select[Any]:
+    """A log row in :func:`_log_columns` order: the entity, the move's ``l_*`` parameters, its sort key; the
+    entity's ``most_recent`` row (a trigger clears the flag of the row it was)."""
     return select(
         entity_id,
         bindparam("l_to", type_=log.c.to_state.type),
         bindparam("l_from", type_=log.c.from_state.type),
         bindparam("l_meta", type_=log.c.metadata.type),
         sort_key,
-        recent,
+        true(),
         bindparam("l_at", type_=log.c.created_at.type),
         bindparam("l_at", type_=log.c.updated_at.type),
     )
@@ -100,9 +84,6 @@ def _log_row(log: Table, entity_id: Any, sort_key: Any, recent: Any) -> Select[A
 def _log_columns(log: Table, fk: Any) -> list[Any]:
     return [fk, log.c.to_state, log.c.from_state, log.c.metadata, log.c.sort_key, log.c.most_recent,
             log.c.created_at, log.c.updated_at]  # fmt: skip
-
-
-_DECREMENT_CHILDREN = Prepared(_decrement_children(_EDGES.c.from_step_id == bindparam("parent_id"), bindparam("b_at")))
 
 
 @dataclass(frozen=True)
@@ -125,8 +106,7 @@ class StatusUpdate:
     Guards add conditions with :meth:`where`; their bind parameters come in each move's ``params``.
 
     On PostgreSQL, where each statement is a round trip, :meth:`run_whole` writes a whole transition in one
-    statement: this update, the flip of the entity's ``most_recent`` log row, the insert of its next log row
-    and, for a step that completed, its children's readiness counters, each conditional on the update.
+    statement: this update and, if it moved the entity, the insert of its next log row.
     """
 
     def __init__(self, kind: Kind, guards: tuple[ColumnElement[bool], ...] = ()) -> None:
@@ -135,7 +115,7 @@ class StatusUpdate:
         entity, _log, pk, _fk = _TABLES[kind]
         self._base = update(entity).where(pk == bindparam("b_id"), entity.c.status == bindparam("b_from"), *guards)
         self._prepared: dict[tuple[str, ...], tuple[Prepared, tuple[str, ...]]] = {}
-        self._whole: dict[tuple[tuple[str, ...], bool], tuple[Prepared, tuple[str, ...]]] = {}
+        self._whole: dict[tuple[str, ...], tuple[Prepared, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def where(self, *guards: ColumnElement[bool]) -> StatusUpdate:
@@ -168,38 +148,26 @@ class StatusUpdate:
         prepared, names = self._for(tuple(move.values))
         return prepared.execute(connection, self._params(move, now, names)) == 1
 
-    def run_whole(self, connection: Connection, move: Move, now: datetime, decrement: bool) -> bool:
+    def run_whole(self, connection: Connection, move: Move, now: datetime) -> bool:
         """PostgreSQL: the whole transition (see the class); whether it was written."""
         keys = tuple(move.values)
-        found = self._whole.get((keys, decrement))
+        found = self._whole.get(keys)
         if found is None:
-            statement, names = self._whole_statement(keys, decrement)
+            statement, names = self._whole_statement(keys)
             with self._lock:
-                found = self._whole.setdefault((keys, decrement), (Prepared(statement), names))
+                found = self._whole.setdefault(keys, (Prepared(statement), names))
         prepared, names = found
         params = self._params(move, now, names)
         params.update(l_to=move.to_state, l_from=move.from_state, l_meta=move.metadata, l_at=now)
         return prepared.execute(connection, params) == 1
 
-    def _whole_statement(self, keys: tuple[str, ...], decrement: bool) -> tuple[Insert, tuple[str, ...]]:
+    def _whole_statement(self, keys: tuple[str, ...]) -> tuple[Insert, tuple[str, ...]]:
         _entity, log, pk, fk = _TABLES[self.kind]
         update_, names = self._update(keys)
         moved = update_.returning(pk.label("entity_id")).cte("moved")
-        written = select(moved.c.entity_id)
-        flipped = _flip(log, fk.in_(written)).returning(log.c.sort_key).cte("flipped")
-        # the insert reads each written CTE whole first: the flip is done before the new row meets the index
-        ctes = [moved, flipped]
-        if decrement:
-            decremented = _decrement_children(_EDGES.c.from_step_id.in_(written), bindparam("l_at"))
-            ctes.append(decremented.returning(_STEPS.c.workflow_step_id).cte("decremented"))
         last = select(func.max(log.c.sort_key)).where(fk == moved.c.entity_id).scalar_subquery()
-        row = _log_row(log, moved.c.entity_id, func.coalesce(last, 0) + 1, true()).where(
-            *(select(func.count()).select_from(cte).scalar_subquery() >= 0 for cte in ctes[1:])
-        )
-        statement = insert(log).from_select(_log_columns(log, fk), row)
-        for cte in ctes:
-            statement = statement.add_cte(cte)
-        return statement, names
+        row = _log_row(log, moved.c.entity_id, func.coalesce(last, 0) + 1)
+        return insert(log).from_select(_log_columns(log, fk), row).add_cte(moved), names
 
 
 def status_update(kind: Kind) -> StatusUpdate:
@@ -207,21 +175,17 @@ def status_update(kind: Kind) -> StatusUpdate:
     return StatusUpdate(kind)
 
 
-def _log_statements(kind: Kind) -> tuple[Prepared, Prepared]:
-    """The flip of an entity's ``most_recent`` row, and the insert of its next row (``sort_key`` = last + 1)."""
+def _log_insert(kind: Kind) -> Prepared:
+    """The insert of an entity's next log row (``sort_key`` = last + 1)."""
     _entity, log, _pk, fk = _TABLES[kind]
-    entity = fk == bindparam("l_id")
-    next_row = _log_row(
-        log,
-        bindparam("l_id", type_=fk.type),
-        func.coalesce(func.max(log.c.sort_key), 0) + 1,
-        bindparam("l_recent", type_=log.c.most_recent.type),
-    ).where(entity)
-    return Prepared(_flip(log, entity)), Prepared(insert(log).from_select(_log_columns(log, fk), next_row))
+    next_row = _log_row(log, bindparam("l_id", type_=fk.type), func.coalesce(func.max(log.c.sort_key), 0) + 1).where(
+        fk == bindparam("l_id")
+    )
+    return Prepared(insert(log).from_select(_log_columns(log, fk), next_row))
 
 
 _STATUS_UPDATE: dict[str, StatusUpdate] = {"task": status_update("task"), "step": status_update("step")}
-_LOG_STATEMENTS = {kind: _log_statements(kind) for kind in ("task", "step")}
+_LOG_INSERTS = {kind: _log_insert(kind) for kind in ("task", "step")}
 
 
 @dataclass(frozen=True)
@@ -241,11 +205,10 @@ class Move:
 class TransitionWriter:
     """The transitions of one database transaction.
 
-    :meth:`apply` runs each entity's conditional ``UPDATE`` at once (each entity may lose its race on its own)
-    and, for steps that completed, decrements their children's readiness counters at once (so readiness
+    :meth:`apply` runs each entity's conditional ``UPDATE`` at once (each entity may lose its race on its own;
+    a step that completes has its children's readiness counters updated by the same statement, so readiness
     queries later in the transaction see them). The log rows wait for :meth:`flush`, which writes every row
-    of the transaction in two ``executemany`` per kind: the flip of the previous ``most_recent`` rows, then
-    the inserts (each row's ``sort_key`` the entity's last + 1; only an entity's last row is ``most_recent``).
+    of the transaction in one ``executemany`` per kind, each row's ``sort_key`` the entity's last + 1.
     On PostgreSQL, :meth:`apply` writes each transition whole, in one statement (:meth:`StatusUpdate.run_whole`),
     and :meth:`flush` has nothing left to write.
     """
@@ -262,13 +225,10 @@ class TransitionWriter:
         """Move each entity ``from_state -> to_state`` if it still is in ``from_state``; None where it was not."""
         now, connection, whole = self.now, self.connection, self._whole
         update_ = statement if statement is not None else _STATUS_UPDATE[kind]
+        run = update_.run_whole if whole else update_.run
         written: list[Transition | None] = []
-        parents: list[dict[str, Any]] = []
         for move in moves:
-            completes = kind == "step" and move.to_state in COMPLETED_STATES and move.from_state not in COMPLETED_STATES
-            if not (
-                update_.run_whole(connection, move, now, completes) if whole else update_.run(connection, move, now)
-            ):
+            if not run(connection, move, now):
                 written.append(None)
                 continue
             event = event_for_transition(kind, move.from_state, move.to_state)
@@ -278,29 +238,21 @@ class TransitionWriter:
             written.append(transition)
             if not whole:
                 self._pending[kind].append(transition)
-                if completes:
-                    parents.append({"parent_id": move.entity_id, "b_at": now})
-        if parents:
-            _DECREMENT_CHILDREN.executemany(connection, parents)
         return written
 
     def flush(self) -> None:
         """Write the log rows of every transition applied so far (before the transaction commits)."""
         for kind, transitions in self._pending.items():
-            if not transitions:
-                continue
-            flip, insert_row = _LOG_STATEMENTS[kind]
-            last = {t.entity_id: i for i, t in enumerate(transitions)}
-            flip.executemany(self.connection, [{"l_id": entity_id, "l_at": self.now} for entity_id in last])
-            insert_row.executemany(
-                self.connection,
-                [
-                    {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
-                     "l_recent": last[t.entity_id] == i, "l_at": t.at}
-                    for i, t in enumerate(transitions)
-                ],
-            )  # fmt: skip
-            transitions.clear()
+            if transitions:
+                _LOG_INSERTS[kind].executemany(
+                    self.connection,
+                    [
+                        {"l_id": t.entity_id, "l_to": t.to_state, "l_from": t.from_state, "l_meta": t.metadata,
+                         "l_at": t.at}
+                        for t in transitions
+                    ],
+                )  # fmt: skip
+                transitions.clear()
 
 
 def apply_transition(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -46,6 +47,27 @@ TABLES = {
     "tasker_workflow_step_transitions",
     "tasker_workflow_steps",
 }
+
+
+#: The database's own bookkeeping (migration 0005).
+TRIGGERS = {"tasker_task_log_most_recent", "tasker_step_log_most_recent", "tasker_step_completed"}
+
+
+def trigger_names(app: Tasker) -> set[str]:
+    query = (
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        if app.db.engine.dialect.name == "sqlite"
+        else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    )
+    with app.db.engine.connect() as connection:
+        return set(connection.execute(text(query)).scalars())
+
+
+def downgrade(app: Tasker, revision: str) -> None:
+    config = alembic_config()
+    with app.db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 def head_revision() -> str:
@@ -87,6 +109,11 @@ def check_migrates_to_head(url: str) -> None:
         assert app.db.current_revision() == head_revision()
         assert set(app.db.table_names()) >= TABLES
         assert schema_drift(app) == []
+        assert trigger_names(app) == TRIGGERS
+        downgrade(app, "0004")
+        assert trigger_names(app) == set()
+        app.migrate()
+        assert trigger_names(app) == TRIGGERS
         # data written between two migrations survives the second one
         app.register_task_template(template("kept", {"a": []}))
         task = app.create_task(TaskRequest(name="kept", version="1.0.0", context={"x": 1}))
@@ -118,6 +145,7 @@ def test_migrated_fixture_database_has_no_drift(app: Tasker) -> None:
     assert app.db.current_revision() == head_revision()
     assert set(app.db.table_names()) >= TABLES
     assert schema_drift(app) == []
+    assert trigger_names(app) >= TRIGGERS
 
 
 def test_cli_db_upgrade_is_idempotent(tmp_path: Path) -> None:

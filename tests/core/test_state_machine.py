@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from tasker import Tasker, TaskRequest
 from tasker.errors import GuardFailedError, InvalidStateTransition, StoreError
@@ -408,21 +408,50 @@ def test_no_transition_rows_at_creation(app: Tasker) -> None:
     assert {status_of(app, "step", s.step_id) for s in task.steps} == {"pending"}
 
 
-def test_database_refuses_a_second_most_recent_row(app: Tasker) -> None:
+def test_database_keeps_one_most_recent_row(app: Tasker) -> None:
+    """Whoever inserts a log row, the database clears the flag of the entity's previous row (a trigger), and the
+    partial unique index refuses a second ``most_recent`` row made any other way."""
     task = make_task(app)
     walk(app, "task", task.task_id, ["in_progress"])
-    with pytest.raises(StoreError), app.db.transaction() as session:
+    with app.db.transaction() as session:
         session.execute(
             insert(TaskTransition).values(
-                task_id=task.task_id,
-                to_state="error",
-                from_state="in_progress",
-                metadata={},
-                sort_key=99,
+                task_id=task.task_id, to_state="error", from_state="in_progress", metadata={}, sort_key=99,
                 most_recent=True,
             )
+        )  # fmt: skip
+    assert log_rows(app, "task", task.task_id) == [("pending", "in_progress", 1, False), ("in_progress", "error", 99, True)]
+    with pytest.raises(StoreError), app.db.transaction() as session:
+        session.execute(
+            update(TaskTransition)
+            .where(TaskTransition.task_id == task.task_id, TaskTransition.sort_key == 1)
+            .values(most_recent=True)
         )
-    assert len(log_rows(app, "task", task.task_id)) == 1
+    assert [row[3] for row in log_rows(app, "task", task.task_id)] == [False, True]
+
+
+def test_database_counts_unsatisfied_parents_whoever_completes_a_step(app: Tasker) -> None:
+    """A step that reaches a final state (``complete``, ``resolved_manually``) takes one unsatisfied parent off each
+    child, once, in the statement that moved it - also when that statement is not the engine's (a trigger)."""
+    task = make_task(app, {"a": [], "b": [], "c": ["a", "b"]}, name="counted")
+    a, b, c = (task.step(name).step_id for name in ("a", "b", "c"))
+
+    def unsatisfied() -> int:
+        with app.db.read() as session:
+            return session.scalar(select(WorkflowStep.unsatisfied_parents).where(WorkflowStep.workflow_step_id == c))
+
+    assert unsatisfied() == 2
+    with app.db.transaction() as session:
+        session.execute(update(WorkflowStep).where(WorkflowStep.workflow_step_id == a).values(status="in_progress"))
+    assert unsatisfied() == 2
+    with app.db.transaction() as session:  # a raw update, as an operator's SQL would be
+        session.execute(update(WorkflowStep).where(WorkflowStep.workflow_step_id == a).values(status="complete"))
+    assert unsatisfied() == 1
+    with app.db.transaction() as session:  # complete -> complete is no change
+        session.execute(update(WorkflowStep).where(WorkflowStep.workflow_step_id == a).values(status="complete"))
+    assert unsatisfied() == 1
+    walk(app, "step", b, ["error", "resolved_manually"])
+    assert unsatisfied() == 0
 
 
 def test_database_refuses_an_unknown_state(app: Tasker) -> None:
