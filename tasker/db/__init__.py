@@ -152,6 +152,8 @@ class Database:
         self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
         self._read_engine = self.engine.execution_options(tasker_readonly=True)
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
+        #: Whether the schema was seen at the latest revision: writes rely on its triggers (migration 0005).
+        self._current = False
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -205,6 +207,11 @@ class Database:
             yield session
 
     def _writing(self) -> contextlib.AbstractContextManager[object]:
+        """The write lock (SQLite); before the first write, :meth:`check_ready`, so that nothing is written
+        to a schema whose bookkeeping triggers are missing or newer than this code."""
+        if not self._current:
+            self.check_ready()
+            self._current = True
         return self._write_lock or contextlib.nullcontext()
 
     def migrate(self, revision: str = "head") -> None:
@@ -218,6 +225,7 @@ class Database:
                 command.upgrade(config, revision)
         except SQLAlchemyError as exc:
             raise StoreError(f"migration failed: {exc}") from exc
+        self._current = revision == "head"
 
     def current_revision(self) -> str | None:
         """The Alembic revision the database is at (None when never migrated)."""

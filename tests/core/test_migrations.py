@@ -26,6 +26,7 @@ import tasker.models
 from tasker import Tasker, TaskRequest
 from tasker.cli import main
 from tasker.db import alembic_config
+from tasker.errors import StoreError
 from tests.conftest import PG_URL, service_unavailable
 from tests.support.handlers import template
 from tests.support.venvs import venv_with_current_packages
@@ -256,3 +257,20 @@ def test_migrations_work_from_an_installed_wheel(tmp_path: Path) -> None:
     assert template_exists
     versions = Path(files[1]).parent / "versions"
     assert any(versions.glob("0001_*.py"))
+
+
+def test_an_app_writes_nothing_to_a_schema_behind_its_code(tmp_path: Path) -> None:
+    """Steps' readiness relies on the schema's triggers: on a database at an earlier revision the first write
+    fails with one line naming both revisions (no task half-run), and works once upgraded."""
+    url = f"sqlite:///{tmp_path}/behind.db"
+    with Tasker(url) as old:
+        old.db.migrate("0004")
+    with Tasker(url) as app:
+        app.register_task_template(template("kept", {"a": [], "b": ["a"]}))
+        with pytest.raises(StoreError, match=r"schema is not migrated: run tasker db upgrade \(at 0004, latest 0005\)"):
+            app.create_task(TaskRequest(name="kept", version="1.0.0", context={}))
+        with app.db.read() as session:
+            assert session.execute(text("SELECT COUNT(*) FROM tasker_tasks")).scalar() == 0
+        app.migrate()
+        task = app.create_task(TaskRequest(name="kept", version="1.0.0", context={}))
+        assert app.run_until_done(task.task_id) == "complete"
