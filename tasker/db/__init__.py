@@ -235,7 +235,8 @@ class Database:
             return MigrationContext.configure(connection).get_current_revision()
 
     def check_ready(self) -> None:
-        """Raise StoreError in one line unless the database is reachable and migrated to the latest revision."""
+        """Raise StoreError in one line unless the database is reachable and migrated to the latest revision
+        (one this code knows: a schema migrated by a newer tasker is refused too)."""
         from alembic.script import ScriptDirectory
 
         try:
@@ -243,7 +244,10 @@ class Database:
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreError(f"cannot reach the database at {self.safe_url}: {reason}") from exc
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        script = ScriptDirectory.from_config(alembic_config())
+        head = script.get_current_head()
+        if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+            raise StoreError(f"schema is newer than this tasker: upgrade tasker (at {current}, latest known {head})")
         if current != head:
             raise StoreError(
                 f"schema is not migrated: run tasker db upgrade (at {current or 'nothing'}, latest {head})"

@@ -274,3 +274,20 @@ def test_an_app_writes_nothing_to_a_schema_behind_its_code(tmp_path: Path) -> No
         app.migrate()
         task = app.create_task(TaskRequest(name="kept", version="1.0.0", context={}))
         assert app.run_until_done(task.task_id) == "complete"
+
+
+def test_an_app_writes_nothing_to_a_schema_newer_than_its_code(tmp_path: Path) -> None:
+    """A schema migrated by a newer tasker (a revision this code does not know) is refused with its own message."""
+    url = f"sqlite:///{tmp_path}/ahead.db"
+    with Tasker(url) as app:
+        app.migrate()
+        with app.db.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with Tasker(url) as app:
+        app.register_task_template(template("kept", {"a": []}))
+        with pytest.raises(
+            StoreError, match=r"schema is newer than this tasker: upgrade tasker \(at 9999, latest known 0005\)"
+        ):
+            app.create_task(TaskRequest(name="kept", version="1.0.0", context={}))
+        with app.db.read() as session:
+            assert session.execute(text("SELECT COUNT(*) FROM tasker_tasks")).scalar() == 0
