@@ -211,7 +211,6 @@ class Database:
         to a schema whose bookkeeping triggers are missing or newer than this code."""
         if not self._current:
             self.check_ready()
-            self._current = True
         return self._write_lock or contextlib.nullcontext()
 
     def migrate(self, revision: str = "head") -> None:
@@ -236,7 +235,7 @@ class Database:
 
     def check_ready(self) -> None:
         """Raise StoreError in one line unless the database is reachable and migrated to the latest revision
-        (one this code knows: a schema migrated by a newer tasker is refused too)."""
+        (one this code knows: a schema migrated by a newer tasker is refused too); once it passed, writes skip it."""
         from alembic.script import ScriptDirectory
 
         try:
@@ -252,6 +251,7 @@ class Database:
             raise StoreError(
                 f"schema is not migrated: run tasker db upgrade (at {current or 'nothing'}, latest {head})"
             )
+        self._current = True
 
     @property
     def safe_url(self) -> str:

@@ -11,7 +11,7 @@ callers publish the returned :class:`Transition` after their transaction commits
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, cast
@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
 
 from tasker.db.prepared import Prepared
 from tasker.errors import GuardFailedError, InvalidStateTransition
@@ -130,12 +131,18 @@ class StatusUpdate:
         names = tuple(f"v_{column}" for column in columns)
         return self._base.values({column: bindparam(name) for column, name in zip(columns, names, strict=True)}), names
 
-    def _for(self, keys: tuple[str, ...]) -> tuple[Prepared, tuple[str, ...]]:
-        found = self._prepared.get(keys)
+    def _cached(
+        self,
+        cache: dict[tuple[str, ...], tuple[Prepared, tuple[str, ...]]],
+        keys: tuple[str, ...],
+        build: Callable[[tuple[str, ...]], tuple[ClauseElement, tuple[str, ...]]],
+    ) -> tuple[Prepared, tuple[str, ...]]:
+        """The prepared statement ``build`` makes for ``keys`` (compiled once), and its parameter names."""
+        found = cache.get(keys)
         if found is None:
-            statement, names = self._update(keys)
+            statement, names = build(keys)
             with self._lock:
-                found = self._prepared.setdefault(keys, (Prepared(statement), names))
+                found = cache.setdefault(keys, (Prepared(statement), names))
         return found
 
     def _params(self, move: Move, now: datetime, names: tuple[str, ...]) -> dict[str, Any]:
@@ -145,18 +152,12 @@ class StatusUpdate:
 
     def run(self, connection: Connection, move: Move, now: datetime) -> bool:
         """Apply the move's entity update; whether the entity was still in ``from_state`` (and the guards held)."""
-        prepared, names = self._for(tuple(move.values))
+        prepared, names = self._cached(self._prepared, tuple(move.values), self._update)
         return prepared.execute(connection, self._params(move, now, names)) == 1
 
     def run_whole(self, connection: Connection, move: Move, now: datetime) -> bool:
         """PostgreSQL: the whole transition (see the class); whether it was written."""
-        keys = tuple(move.values)
-        found = self._whole.get(keys)
-        if found is None:
-            statement, names = self._whole_statement(keys)
-            with self._lock:
-                found = self._whole.setdefault(keys, (Prepared(statement), names))
-        prepared, names = found
+        prepared, names = self._cached(self._whole, tuple(move.values), self._whole_statement)
         params = self._params(move, now, names)
         params.update(l_to=move.to_state, l_from=move.from_state, l_meta=move.metadata, l_at=now)
         return prepared.execute(connection, params) == 1
