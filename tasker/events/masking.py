@@ -42,6 +42,8 @@ _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w])")
 _CARD_DIGITS_MIN = 13
 # Integers with 13 to 19 digits.
 _CARD_INT_MIN, _CARD_INT_MAX = 10**12, 10**19
+# An ISO-8601 timestamp, as payloads carry several (each one unique): holds no secret, so no pattern needs to run.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:?\d\d)?")
 
 
 def _normalise(key: str) -> str:
@@ -170,6 +172,8 @@ class Masker:
         done = self._scrubbed.get(text)
         if done is not None:
             return done
+        if not self._extra and _TIMESTAMP.fullmatch(text):  # not remembered: a timestamp rarely comes back
+            return text
         result = self._scrub(text)
         if len(text) <= 256:
             if len(self._scrubbed) >= _MEMO_LIMIT:

@@ -147,6 +147,18 @@ def test_values_under_innocent_keys_are_scrubbed(masker: Masker) -> None:
     assert masker.mask(clean) is clean
 
 
+def test_timestamps_pass_unscrubbed_and_unremembered(masker: Masker) -> None:
+    """Payloads carry unique ISO-8601 timestamps: none holds a secret, so none is searched or remembered."""
+    stamps = [f"2026-11-30T05:{m:02d}:{s:02d}.{m * s:06d}+00:00" for m in range(10) for s in range(10)]
+    stamps += ["2026-11-30T05:30:00", "2026-11-30 05:30:00.5Z", "2026-11-30T05:30"]
+    assert [masker.scrub(text) for text in stamps] == stamps
+    assert masker._scrubbed == {}
+    assert masker.scrub("2026-11-30T05:30:00 password=hunter2") == f"2026-11-30T05:30:00 password={M}"
+    assert masker.scrub("2026-11-30T05:30:00 card 4111111111111111") == f"2026-11-30T05:30:00 card {M}"
+    # Configured patterns still see every text, timestamps included.
+    assert Masker([], patterns=[r"\d{4}-\d\d-\d\d"]).scrub("2026-11-30T05:30:00") == f"{M}T05:30:00"
+
+
 def test_extra_patterns() -> None:
     masker = Masker(["password"], patterns=[r"acct-\d{6}", r"pin (?P<value>\d{4})"])
     assert masker.scrub("acct-123456 with pin 9876") == f"{M} with pin {M}"
