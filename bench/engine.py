@@ -24,6 +24,7 @@ prints DBOS / tasker. Run:
     python bench/engine.py --telemetry --peers ~/.cache/peers/dbos/bin/python
     python bench/engine.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
     python bench/engine.py --sizes 1000 --tasks 0 --max-concurrent-steps 16   # a wider window per pass
+    python bench/engine.py --sizes 1000 --tasks 0 --group-commit-seconds 0    # no group commit
     python bench/engine.py --quick --rounds 3   # best of 3 interleaved runs each, on a noisy machine
 """
 
@@ -126,13 +127,13 @@ def _telemetry(app: Tasker) -> Any:
     return provider
 
 
-def measure(kind: str, n: int, url: str, telemetry: bool, window: int | None = None) -> dict[str, Any]:
+def measure(kind: str, n: int, url: str, telemetry: bool, execution: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create and run the work of one configuration on a migrated database; the figures as a dict.
 
-    ``kind`` is ``chain`` or ``diamond`` (one task of n steps) or ``tasks`` (n tasks of 3 steps); ``window`` is
-    the app's ``execution.max_concurrent_steps`` (None: the default).
+    ``kind`` is ``chain`` or ``diamond`` (one task of n steps) or ``tasks`` (n tasks of 3 steps); ``execution``
+    overrides the app's ``execution`` settings (None: the defaults).
     """
-    app = Tasker(url, config={"execution": {"max_concurrent_steps": window}} if window else {})
+    app = Tasker(url, config={"execution": execution} if execution else {})
     app.migrate()
     provider = _telemetry(app) if telemetry else None
     measured = template("chain" if kind == "tasks" else kind, SMALL_TASK_STEPS if kind == "tasks" else n)
@@ -285,11 +286,11 @@ class Store:
         return postgres_floor(steps, self.url) if self.url is not None else sqlite_floor(steps, self.workdir)
 
 
-def run_config(config: Config, store: Store, window: int | None) -> dict[str, Any]:
-    """Measure one configuration in a fresh subprocess."""
+def run_config(config: Config, store: Store, execution: dict[str, Any]) -> dict[str, Any]:
+    """Measure one configuration in a fresh subprocess (``execution``: the app's execution overrides)."""
     url, schema = store.fresh(config.kind)
     command = [sys.executable, __file__, "--measure", config.kind, str(config.n), "--url", url]
-    command += ["--max-concurrent-steps", str(window)] if window else []
+    command += ["--execution", json.dumps(execution)] if execution else []
     try:
         out = subprocess.run(
             command + (["--with-telemetry"] if config.telemetry else []),
@@ -344,7 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers-dir", type=Path, default=ROOT.parent / "shared" / "bench" / "peers")
     parser.add_argument("--peer-sizes", type=int, nargs="+", default=[1000])
     parser.add_argument(
-        "--max-concurrent-steps", type=int, metavar="N", help="the app's execution.max_concurrent_steps (default 4)"
+        "--max-concurrent-steps", type=int, metavar="N", help="the app's execution.max_concurrent_steps (default 12)"
+    )
+    parser.add_argument(
+        "--group-commit-seconds", type=float, metavar="S", help="the app's execution.group_commit_seconds (0.002)"
     )
     parser.add_argument(
         "--rounds", type=int, default=1, metavar="R",
@@ -354,11 +358,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--with-telemetry", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--execution", type=json.loads, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         kind, n = args.measure[0], int(args.measure[1])
-        print(json.dumps(measure(kind, n, args.url, args.with_telemetry, args.max_concurrent_steps)))
+        print(json.dumps(measure(kind, n, args.url, args.with_telemetry, args.execution)))
         return 0
+    overrides = {"max_concurrent_steps": args.max_concurrent_steps, "group_commit_seconds": args.group_commit_seconds}
+    execution = {key: value for key, value in overrides.items() if value is not None}
     if args.quick:
         args.sizes, args.tasks = [s for s in args.sizes if s <= 1000], min(args.tasks, 200)
     configs = [Config(kind, n) for kind in ("chain", "diamond") for n in args.sizes]
@@ -370,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "PostgreSQL (psycopg, 1 commit per step)" if args.database_url else "SQLite WAL + FULL (3 commits per step)"
     )
     print(f"load average at start: {load_average()}  (CPU ms/step is robust to load; wall is not)")
-    print(f"floor: raw {backend} + audit rows; max_concurrent_steps {args.max_concurrent_steps or 'default (4)'}")
+    print(f"floor: raw {backend} + audit rows; execution settings: {execution or 'defaults'}")
     if args.rounds > 1:
         print(f"best of {args.rounds} interleaved rounds per configuration (least CPU; floor: least of each)")
     print(
@@ -382,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         store = Store(args.database_url, Path(tmp))
         for round_ in range(args.rounds):
             for config in configs:
-                result = run_config(config, store, args.max_concurrent_steps)
+                result = run_config(config, store, execution)
                 result["floor"], result["floor_cpu"] = store.floor(result["steps"])  # right after, interleaved
                 key = (config.kind, config.n, config.telemetry)
                 best = results.setdefault(key, result)

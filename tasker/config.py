@@ -89,7 +89,10 @@ class DatabaseConfig(_Section):
 class ExecutionConfig(_Section):
     """How steps run: concurrency of one pass, step claim leases."""
 
-    max_concurrent_steps: int = Field(default=4, ge=1, le=256)
+    max_concurrent_steps: int = Field(default=12, ge=1, le=256)
+    #: After a step finishes, how long a pass waits for the other running steps to finish too, so that one
+    #: transaction records them all (group commit); 0 records every outcome as soon as it comes.
+    group_commit_seconds: float = Field(default=0.002, ge=0, le=1)
     step_lease_seconds: float = Field(default=300, gt=0)
     worker_poll_interval: float = Field(default=1.0, gt=0)
     #: Seconds a step attempt may run when its template sets no ``timeout_seconds`` (None: no limit).

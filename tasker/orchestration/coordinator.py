@@ -200,9 +200,11 @@ class Coordinator:
         goes on while an iteration attempted something and nothing stops it. This thread is the only writer:
         step threads run handlers and hand their attempts back, and each turn of the loop records every
         finished attempt and claims the next steps in **one transaction** (so an outcome is durable before any
-        dependent starts), then publishes what it wrote, in order.
+        dependent starts), then publishes what it wrote, in order. A turn starts when a step finishes and the
+        others running have finished too or ``group_commit_seconds`` passed, whichever comes first.
         """
-        steps, window = self.steps, self.rt.config.execution.max_concurrent_steps
+        execution = self.rt.config.execution
+        steps, window, gather = self.steps, execution.max_concurrent_steps, execution.group_commit_seconds
         queue: deque[Any] = deque()  # steps of the current iteration not claimed yet
         running: set[Future[Attempt]] = set()
         finished: list[Attempt] = []
@@ -274,6 +276,9 @@ class Coordinator:
                 finished = []
                 if running:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
+                    if running and gather > 0:  # group commit: one turn records the steps finishing with it
+                        more, running = wait(running, timeout=gather)
+                        done |= more
                     finished = [future.result() for future in done]
         except BaseException:
             for attempt in finished:  # outcomes not recorded: their claims lapse with their leases

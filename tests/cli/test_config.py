@@ -78,7 +78,7 @@ def test_precedence_is_flag_then_env_then_file_then_default(tmp_path: Path) -> N
     settings = show("--config", str(config), env=env)
     assert settings["execution.step_lease_seconds"] == {"value": 20.0, "source": "env TASKER_EXECUTION__STEP_LEASE_SECONDS"}
     assert settings["worker.concurrency"] == {"value": 2, "source": str(config)}
-    assert settings["execution.max_concurrent_steps"] == {"value": 4, "source": "default"}
+    assert settings["execution.max_concurrent_steps"] == {"value": 12, "source": "default"}
 
     # which database `db upgrade` creates: flag > env > file
     url_env = {"TASKER_DATABASE__URL": f"sqlite:///{tmp_path}/env.db"}
