@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -258,11 +259,11 @@ _TASK_COLUMNS = (
     "named_task_id", "status", "complete", "requested_at", "initiator", "source_system", "reason", "bypass_steps",
     "tags", "context", "identity_hash", "trace_context", "run_at", "created_at", "updated_at",
 )  # fmt: skip
-_STEP_COLUMNS = (
+_STEP_COLUMNS: tuple[str, ...] = (
     "task_id", "named_step_id", "name", "status", "retryable", "retry_limit", "in_process", "processed", "attempts",
     "inputs", "results", "skippable", "unsatisfied_parents", "created_at", "updated_at",
 )  # fmt: skip
-_EDGE_COLUMNS = ("from_step_id", "to_step_id", "name", "created_at", "updated_at")
+_EDGE_COLUMNS: tuple[str, ...] = ("from_step_id", "to_step_id", "name", "created_at", "updated_at")
 
 
 def _insert(table: Table, columns: Sequence[str]) -> Insert:
@@ -270,9 +271,34 @@ def _insert(table: Table, columns: Sequence[str]) -> Insert:
 
 
 _INSERT_TASK = Prepared(_insert(_TASKS, _TASK_COLUMNS).returning(_TASKS.c.task_id))
-_INSERT_STEP = Prepared(_insert(_STEPS, _STEP_COLUMNS))
-_INSERT_EDGE = Prepared(_insert(_EDGES, _EDGE_COLUMNS))
-_STEP_IDS = Prepared(select(_STEPS.c.workflow_step_id, _STEPS.c.name).where(_STEPS.c.task_id == bindparam("b_task")))
+#: Rows per multi-row INSERT: well under the drivers' bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
+_ROWS_PER_INSERT = 200
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_rows(table: Table, columns: tuple[str, ...], count: int) -> Prepared:
+    """One INSERT of ``count`` rows (parameters ``p_<column>_<row>``): a single round trip on PostgreSQL."""
+    rows: list[dict[str, Any]] = [
+        {column: bindparam(f"p_{column}_{i}", type_=table.c[column].type) for column in columns} for i in range(count)
+    ]
+    statement = insert(table).values(rows)
+    return Prepared(statement.returning(table.c.workflow_step_id, table.c.name) if table is _STEPS else statement)
+
+
+def _write_rows(
+    connection: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict[str, Any]]
+) -> list[Any]:
+    """Insert ``rows`` (dicts by column) with as few statements as the parameter limits allow; rows returned."""
+    returned: list[Any] = []
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        params = {f"p_{column}_{i}": row[column] for i, row in enumerate(chunk) for column in columns}
+        statement = _insert_rows(table, columns, len(chunk))
+        if table is _STEPS:
+            returned += statement.rows(connection, params)
+        else:
+            statement.execute(connection, params)
+    return returned
 
 
 def insert_task(
@@ -303,34 +329,32 @@ def insert_task(
     ((task_id,),) = _INSERT_TASK.rows(connection, {f"p_{key}": value for key, value in task.items()})
     rows = [
         {
-            "p_task_id": task_id,
-            "p_named_step_id": ids.named_step_ids[s.name],
-            "p_name": s.name,
-            "p_status": "pending",
-            "p_retryable": drafted[s.name].retryable if drafted else s.default_retryable,
-            "p_retry_limit": drafted[s.name].retry_limit if drafted else s.default_retry_limit,
-            "p_in_process": False,
-            "p_processed": False,
-            "p_attempts": 0,
-            "p_inputs": drafted[s.name].inputs if drafted else {},  # the context is stored once, on the task
-            "p_results": {},
-            "p_skippable": s.skippable,
-            "p_unsatisfied_parents": len(template.parents[s.name]),
-            "p_created_at": now,
-            "p_updated_at": now,
+            "task_id": task_id,
+            "named_step_id": ids.named_step_ids[s.name],
+            "name": s.name,
+            "status": "pending",
+            "retryable": drafted[s.name].retryable if drafted else s.default_retryable,
+            "retry_limit": drafted[s.name].retry_limit if drafted else s.default_retry_limit,
+            "in_process": False,
+            "processed": False,
+            "attempts": 0,
+            "inputs": drafted[s.name].inputs if drafted else {},  # the context is stored once, on the task
+            "results": {},
+            "skippable": s.skippable,
+            "unsatisfied_parents": len(template.parents[s.name]),
+            "created_at": now,
+            "updated_at": now,
         }
         for s in template.step_templates
     ]
-    # one executemany (RETURNING with parameter order would insert row by row on SQLite), then the ids by name
-    _INSERT_STEP.executemany(connection, rows)
-    step_ids = {row.name: row.workflow_step_id for row in _STEP_IDS.rows(connection, {"b_task": task_id})}
+    step_ids = {row.name: row.workflow_step_id for row in _write_rows(connection, _STEPS, _STEP_COLUMNS, rows)}
     edges = [
-        {"p_from_step_id": step_ids[parent], "p_to_step_id": step_ids[s.name], "p_name": "provides",
-         "p_created_at": now, "p_updated_at": now}
+        {"from_step_id": step_ids[parent], "to_step_id": step_ids[s.name], "name": "provides",
+         "created_at": now, "updated_at": now}
         for s in template.step_templates
         for parent in template.parents[s.name]
     ]  # fmt: skip
-    _INSERT_EDGE.executemany(connection, edges)
+    _write_rows(connection, _EDGES, _EDGE_COLUMNS, edges)
     return task_id, step_ids
 
 

@@ -396,3 +396,42 @@ def test_two_apps_in_one_process_share_nothing(tmp_path: Path) -> None:
         assert count_tables(two)["tasker_tasks"] == 0
         with one.db.read() as session:
             assert session.scalar(select(func.count()).select_from(Task)) == 1
+
+
+def test_a_task_is_written_with_one_insert_per_table(app: Tasker) -> None:
+    """The task, all its steps (their ids come back with them) and all its edges: three statements."""
+    from sqlalchemy import event
+
+    app.register_task_template(template("diamond"))
+    app.create_task(TaskRequest(name="diamond", version="1.0.0", context={}))  # the template's catalog rows
+    statements: list[str] = []
+    event.listen(app.db.engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0]))
+    app.create_task(TaskRequest(name="diamond", version="1.0.0", context={}))
+    assert [s for s in statements if s.upper() != "SELECT"] == ["INSERT", "INSERT", "INSERT"]
+    assert len(statements) == 3
+
+
+def test_a_wide_task_is_written_in_chunks_with_every_id_and_edge_right(app: Tasker) -> None:
+    """More steps than one INSERT takes (200 rows): each step keeps its name, parents and children."""
+    width = 450
+    steps = {"root": [], **{f"m{i}": ["root"] for i in range(width)}}
+    steps["merge"] = [f"m{i}" for i in range(width)]
+    app.register_task_template(template("wide", steps))
+    task = app.create_task(TaskRequest(name="wide", version="1.0.0", context={}))
+    view = app.get_task(task.task_id)
+    assert len(view.steps) == width + 2
+    parents = {step.name: sorted(step.parent_names) for step in view.steps}
+    assert parents["root"] == [] and parents["m449"] == ["root"]
+    assert parents["merge"] == sorted(f"m{i}" for i in range(width))
+    with app.db.read() as session:
+        edges = session.execute(
+            select(WorkflowStepEdge.from_step_id, WorkflowStepEdge.to_step_id)
+            .join(WorkflowStep, WorkflowStep.workflow_step_id == WorkflowStepEdge.to_step_id)
+            .where(WorkflowStep.task_id == task.task_id)
+        ).all()
+        names = dict(session.execute(select(WorkflowStep.workflow_step_id, WorkflowStep.name)).all())
+    assert len(edges) == 2 * width
+    assert {(names[a], names[b]) for a, b in edges} == {("root", f"m{i}") for i in range(width)} | {
+        (f"m{i}", "merge") for i in range(width)
+    }
+    assert app.run_until_done(task.task_id) == "complete"
