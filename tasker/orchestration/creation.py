@@ -276,25 +276,30 @@ _ROWS_PER_INSERT = 200
 
 
 @functools.lru_cache(maxsize=128)
-def _insert_rows(table: Table, columns: tuple[str, ...], count: int) -> Prepared:
-    """One INSERT of ``count`` rows (parameters ``p_<column>_<row>``): a single round trip on PostgreSQL."""
+def _insert_rows(table: Table, columns: tuple[str, ...], count: int, returning: tuple[str, ...]) -> Prepared:
+    """One INSERT of ``count`` rows (parameters ``p_<column>_<row>``), returning ``returning`` of each row."""
     rows: list[dict[str, Any]] = [
         {column: bindparam(f"p_{column}_{i}", type_=table.c[column].type) for column in columns} for i in range(count)
     ]
     statement = insert(table).values(rows)
-    return Prepared(statement.returning(table.c.workflow_step_id, table.c.name) if table is _STEPS else statement)
+    return Prepared(statement.returning(*(table.c[column] for column in returning)) if returning else statement)
 
 
 def _write_rows(
-    connection: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict[str, Any]]
+    connection: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[dict[str, Any]],
+    returning: tuple[str, ...] = (),
 ) -> list[Any]:
-    """Insert ``rows`` (dicts by column) with as few statements as the parameter limits allow; rows returned."""
+    """Insert ``rows`` (dicts by column) in as few statements as the drivers' parameter limits allow (one round
+    trip each on PostgreSQL); the ``returning`` columns of every row, in no particular order."""
     returned: list[Any] = []
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
         params = {f"p_{column}_{i}": row[column] for i, row in enumerate(chunk) for column in columns}
-        statement = _insert_rows(table, columns, len(chunk))
-        if table is _STEPS:
+        statement = _insert_rows(table, columns, len(chunk), returning)
+        if returning:
             returned += statement.rows(connection, params)
         else:
             statement.execute(connection, params)
@@ -347,7 +352,8 @@ def insert_task(
         }
         for s in template.step_templates
     ]
-    step_ids = {row.name: row.workflow_step_id for row in _write_rows(connection, _STEPS, _STEP_COLUMNS, rows)}
+    written = _write_rows(connection, _STEPS, _STEP_COLUMNS, rows, returning=("workflow_step_id", "name"))
+    step_ids = {row.name: row.workflow_step_id for row in written}
     edges = [
         {"from_step_id": step_ids[parent], "to_step_id": step_ids[s.name], "name": "provides",
          "created_at": now, "updated_at": now}
