@@ -10,7 +10,10 @@ subscriber on the two the telemetry takes, and with the TelemetrySubscriber.
 
 **Engine**: "on" is a TelemetrySubscriber writing to an in-memory exporter through a BatchSpanProcessor (export
 cost left out, the engine-side cost in). Each configuration runs best of 3, interleaved, in the same process, on
-a fresh SQLite file per run after a warm-up task. Exits non-zero when on/off > 1.5. Run:
+a fresh SQLite file per run after a warm-up task. It prints on/off, and the extra time per step as a multiple of
+the span made as the step span is, measured in the same run: the extra is that span, the two events that carry it
+and the garbage collector's passes over the spans queued for export. Exits non-zero when that multiple is over 6
+(a regression: the figure does not move with the machine as a plain ratio does, whose base step got cheaper). Run:
 
     python bench/telemetry.py              # per step, then N = 1000
     python bench/telemetry.py --steps 200 --rounds 5
@@ -44,7 +47,8 @@ from tasker.events import Event, EventBus
 from tasker.telemetry import TelemetrySubscriber
 from tasker.telemetry.propagation import execution_span_context, new_task_trace_context
 
-LIMIT = 1.5
+#: Most the engine's extra time per traced step may be, in spans made as the step span is (same run).
+LIMIT = 6.0
 STEPS_PER_ROUND = 10_000
 ROUNDS = 7
 
@@ -254,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'telemetry':<10} {'seconds':>8} {'ms/step':>8}")
     print(f"{'off':<10} {best_off:>8.3f} {best_off / n * 1000:>8.3f}")
     print(f"{'on':<10} {best_on:>8.3f} {best_on / n * 1000:>8.3f}")
-    print(f"on/off = {ratio:.3f} (limit {LIMIT})")
-    ok = ratio <= LIMIT and spans == n + 2
+    span = rows["bare SDK span made as the step span is"]
+    extra = (best_on - best_off) / n * 1e6
+    print(f"on/off = {ratio:.3f}; extra per step {extra:.1f} µs = {extra / span:.1f} spans made as the step span is"
+          f" (limit {LIMIT:g})")
+    ok = extra <= LIMIT * span and spans == n + 2
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
