@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 import jsonschema
-from sqlalchemy import Connection, Insert, Table, bindparam, insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -255,7 +255,7 @@ class CatalogCache:
         return CatalogIds(named_task_id, step_ids)
 
 
-_TASK_COLUMNS = (
+_TASK_COLUMNS: tuple[str, ...] = (
     "named_task_id", "status", "complete", "requested_at", "initiator", "source_system", "reason", "bypass_steps",
     "tags", "context", "identity_hash", "trace_context", "run_at", "created_at", "updated_at",
 )  # fmt: skip
@@ -266,11 +266,6 @@ _STEP_COLUMNS: tuple[str, ...] = (
 _EDGE_COLUMNS: tuple[str, ...] = ("from_step_id", "to_step_id", "name", "created_at", "updated_at")
 
 
-def _insert(table: Table, columns: Sequence[str]) -> Insert:
-    return insert(table).values({column: bindparam(f"p_{column}") for column in columns})
-
-
-_INSERT_TASK = Prepared(_insert(_TASKS, _TASK_COLUMNS).returning(_TASKS.c.task_id))
 #: Rows per multi-row INSERT: well under the drivers' bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
 _ROWS_PER_INSERT = 200
 
@@ -331,7 +326,7 @@ def insert_task(
         "identity_hash": identity_hash, "trace_context": trace_context, "run_at": now, "created_at": now,
         "updated_at": now,
     }  # fmt: skip
-    ((task_id,),) = _INSERT_TASK.rows(connection, {f"p_{key}": value for key, value in task.items()})
+    ((task_id,),) = _write_rows(connection, _TASKS, _TASK_COLUMNS, [task], returning=("task_id",))
     rows = [
         {
             "task_id": task_id,
