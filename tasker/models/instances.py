@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, UniqueConstraint, column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tasker.models.base import Base, BigId, Timestamps, utcnow
@@ -13,6 +13,24 @@ from tasker.state.states import STATES
 
 _STATE_CHECK = "to_state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
 _FROM_CHECK = "from_state IS NULL OR from_state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
+
+
+def partial(condition: ColumnElement[bool] | str) -> dict[str, Any]:
+    """The keyword arguments of an index over the rows meeting ``condition`` only, on both databases.
+
+    A step's commit writes every index page its changes touch: an index that leaves out the rows no query looks
+    for (the steps not claimed, not finished; the transitions that are not failures) is written less and stays
+    small. Queries meet the condition in the same words (``in_process IS true``) or imply it (a range on a
+    column implies it is not null), so both planners can use it.
+    """
+    where = text(condition) if isinstance(condition, str) else condition
+    return {"sqlite_where": where, "postgresql_where": where}
+
+
+#: Rows a partial index keeps (see :func:`partial`); the migration that made them partial (0006) spells them the same.
+CLAIMED = column("in_process").is_(True)
+FINISHED = "processed_at IS NOT NULL"
+FAILED = "to_state = 'error'"
 
 
 class Task(Timestamps, Base):
@@ -59,9 +77,10 @@ class WorkflowStep(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("task_id", "name"),
         Index(None, "task_id", "unsatisfied_parents", "status"),
-        Index(None, "in_process", "lease_expires_at"),
+        # expired claims: the steps claimed (reserved or running) only
+        Index(None, "in_process", "lease_expires_at", **partial(CLAIMED)),
         # statistics of the steps finished in a period (PostgreSQL: answered from the index alone)
-        Index(None, "processed_at", postgresql_include=["status", "started_at", "named_step_id"]),
+        Index(None, "processed_at", postgresql_include=["status", "started_at", "named_step_id"], **partial(FINISHED)),
     )
 
     workflow_step_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -110,8 +129,7 @@ def _transition_table_args(table: str, entity_column: str) -> tuple[Any, ...]:
             f"ix_{table}_most_recent",
             entity_column,
             unique=True,
-            sqlite_where=text("most_recent"),
-            postgresql_where=text("most_recent"),
+            **partial("most_recent"),
         ),
         CheckConstraint(_STATE_CHECK, name="to_state"),
         CheckConstraint(_FROM_CHECK, name="from_state"),
@@ -143,7 +161,10 @@ class WorkflowStepTransition(TransitionColumns, Base):
 
     __tablename__ = "tasker_workflow_step_transitions"
     # statistics: the failed attempts of a period
-    __table_args__ = (*_transition_table_args(__tablename__, "workflow_step_id"), Index(None, "to_state", "created_at"))
+    __table_args__ = (
+        *_transition_table_args(__tablename__, "workflow_step_id"),
+        Index(None, "to_state", "created_at", **partial(FAILED)),
+    )
 
     workflow_step_id: Mapped[int] = mapped_column(
         ForeignKey("tasker_workflow_steps.workflow_step_id", ondelete="CASCADE")

@@ -267,7 +267,7 @@ def test_an_app_writes_nothing_to_a_schema_behind_its_code(tmp_path: Path) -> No
         old.db.migrate("0004")
     with Tasker(url) as app:
         app.register_task_template(template("kept", {"a": [], "b": ["a"]}))
-        with pytest.raises(StoreError, match=r"schema is not migrated: run tasker db upgrade \(at 0004, latest 0005\)"):
+        with pytest.raises(StoreError, match=r"schema is not migrated: run tasker db upgrade \(at 0004, latest 0006\)"):
             app.create_task(TaskRequest(name="kept", version="1.0.0", context={}))
         with app.db.read() as session:
             assert session.execute(text("SELECT COUNT(*) FROM tasker_tasks")).scalar() == 0
@@ -286,7 +286,7 @@ def test_an_app_writes_nothing_to_a_schema_newer_than_its_code(tmp_path: Path) -
     with Tasker(url) as app:
         app.register_task_template(template("kept", {"a": []}))
         with pytest.raises(
-            StoreError, match=r"schema is newer than this tasker: upgrade tasker \(at 9999, latest known 0005\)"
+            StoreError, match=r"schema is newer than this tasker: upgrade tasker \(at 9999, latest known 0006\)"
         ):
             app.create_task(TaskRequest(name="kept", version="1.0.0", context={}))
         with app.db.read() as session:
