@@ -13,7 +13,9 @@ cost left out, the engine-side cost in). Each configuration runs best of 3, inte
 a fresh SQLite file per run after a warm-up task. It prints on/off, and the extra time per step as a multiple of
 the span made as the step span is, measured in the same run: the extra is that span, the two events that carry it
 and the garbage collector's passes over the spans queued for export. Exits non-zero when that multiple is over 6
-(a regression: the figure does not move with the machine as a plain ratio does, whose base step got cheaper). Run:
+(a regression: the figure does not move with the machine as a plain ratio does, whose base step got cheaper). It
+also prints how many µs per step an on/off ratio of 1.25 allows, beside the least a traced step can cost measured in
+isolation (the span and the delivery of its two events). Run:
 
     python bench/telemetry.py              # per step, then N = 1000
     python bench/telemetry.py --steps 200 --rounds 5
@@ -47,6 +49,8 @@ from tasker.events import Event, EventBus
 from tasker.telemetry import TelemetrySubscriber
 from tasker.telemetry.propagation import execution_span_context, new_task_trace_context
 
+#: The on/off ratio issue 15 asks for: printed against its least possible cost, not gated on (see docs/performance.md).
+ALLOWED_RATIO = 1.25
 #: Most the engine's extra time per traced step may be, in spans made as the step span is (same run).
 LIMIT = 6.0
 STEPS_PER_ROUND = 10_000
@@ -262,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     extra = (best_on - best_off) / n * 1e6
     print(f"on/off = {ratio:.3f}; extra per step {extra:.1f} µs = {extra / span:.1f} spans made as the step span is"
           f" (limit {LIMIT:g})")
+    allowance = (ALLOWED_RATIO - 1) * best_off / n * 1e6
+    delivery = rows["bus: a step's 5 emits, no-op subscriber"] - rows["bus: a step's 5 emits, no subscriber"]
+    print(
+        f"on/off <= {ALLOWED_RATIO:g} allows {allowance:.1f} µs per step here; the least a traced step can cost, "
+        f"measured in isolation (the span made as the step span is + delivering its two events to a no-op "
+        f"subscriber), is {span + delivery:.1f} µs = {(span + delivery) / allowance:.0%} of it"
+    )
     ok = extra <= LIMIT * span and spans == n + 2
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
