@@ -28,7 +28,7 @@ from tests.celery.conftest import (
     wait_for,
 )
 from tests.support.celery_app import read_spans, span_record
-from tests.support.handlers import read_log, template
+from tests.support.handlers import fan_out, read_log, template
 
 pytestmark = [pytest.mark.celery, pytest.mark.postgres]
 
@@ -158,7 +158,7 @@ def test_sigkill_of_a_worker_mid_step_loses_nothing(celery_harness: CeleryHarnes
 def test_metrics_of_prefork_children_add_up_in_one_scrape(celery_harness: CeleryHarness, tmp_path: Path) -> None:
     log, metrics_dir = tmp_path / "calls.log", tmp_path / "metrics"
     metrics_dir.mkdir()
-    fan = {"root": [], **{f"m{i}": ["root"] for i in range(6)}, "merge": [f"m{i}" for i in range(6)]}
+    fan = fan_out(6)
     tmpl = recorded("fan", fan, log, sleep=0.3)
     worker = celery_harness.start_worker([tmpl], dispatch=True, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
     app = celery_harness.producer([tmpl])

@@ -24,7 +24,7 @@ from tasker.models import (
     WorkflowStep,
     WorkflowStepEdge,
 )
-from tests.support.handlers import template
+from tests.support.handlers import fan_out, template
 
 REQUESTED_AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -414,9 +414,7 @@ def test_a_task_is_written_with_one_insert_per_table(app: Tasker) -> None:
 def test_a_wide_task_is_written_in_chunks_with_every_id_and_edge_right(app: Tasker) -> None:
     """More steps than one INSERT takes (200 rows): each step keeps its name, parents and children."""
     width = 450
-    steps = {"root": [], **{f"m{i}": ["root"] for i in range(width)}}
-    steps["merge"] = [f"m{i}" for i in range(width)]
-    app.register_task_template(template("wide", steps))
+    app.register_task_template(template("wide", fan_out(width)))
     task = app.create_task(TaskRequest(name="wide", version="1.0.0", context={}))
     view = app.get_task(task.task_id)
     assert len(view.steps) == width + 2

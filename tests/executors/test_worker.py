@@ -17,7 +17,7 @@ import pytest
 
 from tasker import Tasker, TaskRequest
 from tasker.executors import Worker, claim_next_task
-from tests.support.handlers import calls, read_log, template
+from tests.support.handlers import calls, fan_out, read_log, template
 from tests.support.processes import configured_worker, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_two_worker_apps_on_postgres_never_run_a_step_twice(pg_schema: str, make
     from tests.conftest import truncate_all
 
     truncate_all(pg_schema)
-    tmpl = template("fan", {"root": [], **{f"m{i}": ["root"] for i in range(6)}, "merge": [f"m{i}" for i in range(6)]})
+    tmpl = template("fan", fan_out(6))
     producer = Tasker(pg_schema, config={"backoff": {"max_backoff_seconds": 0}})
     producer.register_task_template(tmpl)
     ids = [producer.create_task(TaskRequest(name="fan", version="1.0.0", context={"i": i})).task_id for i in range(15)]

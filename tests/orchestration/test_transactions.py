@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event
 
 from tasker import StepHandler, StepSequence, StepView, Tasker, TaskRequest, TaskView
-from tests.support.handlers import chain, template
+from tests.support.handlers import chain, fan_out, template
 
 
 def test_a_chain_costs_one_write_transaction_per_step(make_app: Callable[..., Tasker]) -> None:
@@ -21,12 +21,6 @@ def test_a_chain_costs_one_write_transaction_per_step(make_app: Callable[..., Ta
     assert app.run_until_done(task.task_id) == "complete"
     # start + first claim, 4 x (outcome + next claim), last outcome + completion; no recovery write
     assert len(commits) == 5 + 1
-
-
-def fan_out(width: int) -> dict[str, list[str]]:
-    """root -> m0..m(width-1) -> merge."""
-    middle = {f"m{i}": ["root"] for i in range(width)}
-    return {"root": [], **middle, "merge": list(middle)}
 
 
 def test_steps_finishing_together_are_recorded_by_one_turn(make_app: Callable[..., Tasker]) -> None:

@@ -111,6 +111,12 @@ def chain(n: int) -> dict[str, list[str]]:
     return {f"s{i}": ([f"s{i - 1}"] if i else []) for i in range(n)}
 
 
+def fan_out(width: int) -> dict[str, list[str]]:
+    """root -> m0 .. m(width-1) -> merge."""
+    middle = {f"m{i}": ["root"] for i in range(width)}
+    return {"root": [], **middle, "merge": list(middle)}
+
+
 _barriers: dict[str, threading.Barrier] = {}
 
 
