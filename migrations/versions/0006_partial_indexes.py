@@ -35,21 +35,19 @@ _INDEXES: tuple[tuple[str, str, list[str], list[str], Any], ...] = (
 )  # fmt: skip
 
 
-def _create(where: Any) -> None:
+def _rebuild(partial: bool) -> None:
+    """Drop the three indexes and create them again, over the rows they keep (``partial``) or over every row."""
     for name, table, columns, include, rows in _INDEXES:
+        op.drop_index(name, table_name=table)
         kwargs: dict[str, Any] = {"postgresql_include": include} if include else {}
-        if where:
+        if partial:
             kwargs.update(sqlite_where=rows, postgresql_where=rows)
         op.create_index(name, table, columns, **kwargs)
 
 
 def upgrade() -> None:
-    for name, table, *_rest in _INDEXES:
-        op.drop_index(name, table_name=table)
-    _create(where=True)
+    _rebuild(partial=True)
 
 
 def downgrade() -> None:
-    for name, table, *_rest in _INDEXES:
-        op.drop_index(name, table_name=table)
-    _create(where=False)
+    _rebuild(partial=False)

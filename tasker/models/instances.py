@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tasker.models.base import Base, BigId, Timestamps, utcnow
-from tasker.state.states import STATES
+from tasker.state.states import ERROR, STATES
 
 _STATE_CHECK = "to_state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
 _FROM_CHECK = "from_state IS NULL OR from_state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
@@ -30,7 +30,7 @@ def partial(condition: ColumnElement[bool] | str) -> dict[str, Any]:
 #: Rows a partial index keeps (see :func:`partial`); the migration that made them partial (0006) spells them the same.
 CLAIMED = column("in_process").is_(True)
 FINISHED = "processed_at IS NOT NULL"
-FAILED = "to_state = 'error'"
+FAILED = f"to_state = '{ERROR}'"
 
 
 class Task(Timestamps, Base):
