@@ -18,23 +18,11 @@ from tasker.models.base import utcnow
 from tasker.models.stats import task_stats
 from tasker.orchestration.coordinator import _EXPIRED_ANY
 from tests.support.handlers import chain, template
+from tests.support.plans import query_plan
 
 LEASE = "ix_tasker_workflow_steps_in_process_lease_expires_at"
 PROCESSED = "ix_tasker_workflow_steps_processed_at"
 FAILED = "ix_tasker_workflow_step_transitions_to_state_created_at"
-
-
-def _plan(app: Tasker, sql: str, params: Any) -> str:
-    """The database's plan of ``sql`` with ``params`` (PostgreSQL: with sequential scans forbidden, so the question
-    is which index the planner can use on a small table)."""
-    with app.db.engine.connect() as connection:
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        if connection.dialect.name == "postgresql":
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + sql, params)
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        return " ".join(str(row[-1]) for row in cursor.fetchall())
 
 
 def _index_definitions(app: Tasker) -> dict[str, str]:
@@ -58,7 +46,7 @@ def test_the_expired_claims_check_searches_the_claimed_steps_only(app: Tasker) -
     with app.db.engine.connect() as connection:
         compiled = _EXPIRED_ANY._compile(connection.dialect)
         params = _EXPIRED_ANY._bind(compiled, {"b_now": utcnow()})
-    assert LEASE in _plan(app, compiled.sql, params)
+    assert LEASE in query_plan(app, compiled.sql, params)
 
 
 def test_statistics_queries_read_the_partial_indexes(make_app: Callable[..., Tasker]) -> None:
@@ -80,7 +68,7 @@ def test_statistics_queries_read_the_partial_indexes(make_app: Callable[..., Tas
 
     def plan_of(fragment: str) -> str:
         sql, params = next((s, p) for s, p in executed if fragment in s)
-        return _plan(app, sql, params)
+        return query_plan(app, sql, params)
 
     assert FAILED in plan_of("tasker_workflow_step_transitions.to_state")
     assert PROCESSED in plan_of("tasker_workflow_steps.processed_at >=")

@@ -15,6 +15,7 @@ from tasker.models import WorkflowStep, WorkflowStepTransition
 from tasker.models.queries import TaskFilter, task_page_query
 from tests.support.handlers import FLAGGED, template
 from tests.support.history import task_log
+from tests.support.plans import query_plan
 
 
 def failing_template(name: str, flag: Path, error: str = "exception", *, namespace: str = "ops") -> dict:
@@ -199,13 +200,6 @@ def test_bypassing_a_fixed_or_unknown_step_is_refused_at_create(app: Tasker, byp
     ],
 )
 def test_listing_filters_are_served_by_indexes(app: Tasker, where: TaskFilter, index: str) -> None:
-    statement = task_page_query(where)
-    with app.db.engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
-            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-        else:  # an empty table: forbid sequential scans to see which index the planner can use
-            connection.exec_driver_sql("SET enable_seqscan = off")
-            sql = statement.compile(connection, compile_kwargs={"literal_binds": True})
-            plan = " ".join(str(row[0]) for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+    sql = str(task_page_query(where).compile(app.db.engine, compile_kwargs={"literal_binds": True}))
+    plan = query_plan(app, sql)
     assert index in plan, plan
